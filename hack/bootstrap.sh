@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Install everything the lab and the tests need on a Debian 12 machine, idempotently.
+#   hack/bootstrap.sh            host packages + Python venv
+#   hack/bootstrap.sh venv       Python venv only
+# The venv lives outside the clone (shared by clones and worktrees), keyed by the
+# hash of requirements.txt + constraints.txt, so a changed pin makes a new one.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/lib.sh
+. "$here/hack/lib.sh"
+
+apt_packages=(
+  # toolchain and debugger the lab uses (Debian's, see ../shared/ENVIRONMENT.md)
+  golang-go delve etcd-server etcd-client golang-cfssl openssl
+  # container engine for Molecule, image building, binary inspection
+  docker.io debootstrap binutils file jq curl rsync git make
+  # replacement for the reflect2 1.0.1 vendored by Kubernetes 1.20 (crashes under Go >= 1.18)
+  golang-github-modern-go-reflect2-dev
+  # systemd tooling on the host (systemd-escape, unit parsing in tests)
+  systemd
+)
+
+host_packages() {
+  local missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "apt: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+venv() {
+  local stamp_want
+  stamp_want=$(cat "$here/requirements.txt" "$here/constraints.txt" | sha256sum | cut -c1-16)
+  mkdir -p "$(dirname "$KUBEDEBUG_VENV")"
+  exec 9>"$KUBEDEBUG_VENV.lock"
+  flock 9
+  if [[ -f "$KUBEDEBUG_VENV/.stamp" && "$(cat "$KUBEDEBUG_VENV/.stamp")" == "$stamp_want" ]]; then
+    return 0
+  fi
+  log "venv: creating $KUBEDEBUG_VENV"
+  rm -rf "$KUBEDEBUG_VENV"
+  python3 -m venv "$KUBEDEBUG_VENV"
+  "$KUBEDEBUG_VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$KUBEDEBUG_VENV/bin/pip" install -q -r "$here/requirements.txt" -c "$here/constraints.txt"
+  echo "$stamp_want" > "$KUBEDEBUG_VENV/.stamp"
+  exec 9>&-
+}
+
+case "${1:-all}" in
+  all) host_packages; venv ;;
+  venv) venv ;;
+  host) host_packages ;;
+  *) echo "usage: $0 [all|venv|host]" >&2; exit 2 ;;
+esac
