@@ -13,7 +13,7 @@ apt_packages=(
   # toolchain and debugger the lab uses (Debian's, see ../shared/ENVIRONMENT.md)
   golang-go delve etcd-server etcd-client golang-cfssl openssl
   # container engine for Molecule, image building, binary inspection
-  docker.io debootstrap binutils file jq curl rsync git make
+  docker.io debootstrap binutils file jq curl rsync git make shellcheck
   # replacement for the reflect2 1.0.1 vendored by Kubernetes 1.20 (crashes under Go >= 1.18)
   golang-github-modern-go-reflect2-dev
   # systemd tooling on the host (systemd-escape, unit parsing in tests)
@@ -46,7 +46,7 @@ venv() {
   rm -rf "$KUBEDEBUG_VENV"
   python3 -m venv "$KUBEDEBUG_VENV"
   "$KUBEDEBUG_VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$KUBEDEBUG_VENV/bin/pip" install -q -r "$here/requirements.txt" -c "$here/constraints.txt"
+  "$KUBEDEBUG_VENV/bin/pip" install -q -r "$here/requirements.txt" -c "$here/constraints.txt" 2> >(grep -v "^WARNING: Location" >&2)
   echo "$stamp_want" > "$KUBEDEBUG_VENV/.stamp"
   exec 9>&-
 }
