@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
-# `make lab`: the local debug lab on this machine. Each step is a playbook run
-# against the default `local` inventory; the parts later issues build say so.
+# `make lab`: the local debug lab on this machine, against the default `local`
+# inventory. Extra arguments go to ansible-playbook (-v, --check, -e ...).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 collection_link
-for pb in playbooks/lab-local.yml; do
-  if [[ -f "$pb" ]]; then
-    ansible-playbook "$pb" "$@"
-  fi
-done
+exec ansible-playbook playbooks/lab-local.yml "$@"
