@@ -1,0 +1,3 @@
+module kubedebug.lab/argvprint
+
+go 1.19

@@ -1,0 +1,56 @@
+// argvprint stands in for a Kubernetes component in tests: it records the exact
+// argv it received (NUL-terminated, like /proc/PID/cmdline) to $ARGVPRINT_OUT,
+// then serves until killed, so it can be found, read, and relaunched under dlv.
+// Built with -gcflags='all=-N -l' it is fully debuggable.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+//go:noinline
+func record(path string, args []string) error {
+	var b []byte
+	for _, a := range args {
+		b = append(b, a...)
+		b = append(b, 0)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+//go:noinline
+func tick(n int) int {
+	return n + 1
+}
+
+func main() {
+	if out := os.Getenv("ARGVPRINT_OUT"); out != "" {
+		if err := record(out, os.Args); err != nil {
+			fmt.Fprintln(os.Stderr, "argvprint:", err)
+			os.Exit(1)
+		}
+	}
+	if os.Getenv("ARGVPRINT_EXIT") != "" {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	n := 0
+	t := time.NewTicker(200 * time.Millisecond)
+	for {
+		select {
+		case <-sig:
+			return
+		case <-t.C:
+			n = tick(n)
+		}
+	}
+}
