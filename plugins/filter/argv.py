@@ -16,7 +16,7 @@ def _wrap(fn):
         try:
             return fn(list(value) if isinstance(value, (list, tuple)) else value, *args, **kwargs)
         except KubedebugError as e:
-            raise AnsibleFilterError("%s: %s" % (fn.__name__, e))
+            raise AnsibleFilterError("%s: %s" % (fn.__name__, e)) from e
 
     filt.__name__ = fn.__name__
     filt.__doc__ = fn.__doc__

@@ -79,7 +79,7 @@ def from_shell(line):
         raise KubedebugError(
             "cannot split shell line: %s" % e,
             hint="Check the quoting of the command line (an unclosed quote?)",
-        )
+        ) from e
 
 
 # ------------------------------------------------------------------- systemd

@@ -26,7 +26,7 @@ def read_sections(path):
     try:
         f = open(path, "rb")
     except OSError as e:
-        raise KubedebugError("cannot open %s: %s" % (path, e.strerror), hint="Check the path of the binary")
+        raise KubedebugError("cannot open %s: %s" % (path, e.strerror), hint="Check the path of the binary") from e
     with f:
         ident = f.read(16)
         if len(ident) < 16 or ident[:4] != b"\x7fELF":

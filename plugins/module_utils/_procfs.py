@@ -88,8 +88,8 @@ def parse_cgroup(text):
     for line in text.splitlines():
         if not line:
             continue
-        hid, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
+        hid, _sep, rest = line.partition(":")
+        controllers, _sep, path = rest.partition(":")
         out.append({"hierarchy": hid, "controllers": controllers, "path": path})
     return out
 
@@ -132,13 +132,13 @@ def read_process(pid, proc=PROC):
         stat = _read(os.path.join(base, "stat"), "r")
         cgroup_text = _read(os.path.join(base, "cgroup"), "r")
     except (FileNotFoundError, ProcessLookupError) as e:
-        raise _gone(pid, e)
+        raise _gone(pid, e) from e
     except PermissionError as e:
         raise KubedebugError(
             "cannot read /proc/%s: %s" % (pid, e.strerror),
             hint="Run the task with become: true",
             pid=pid,
-        )
+        ) from e
     argv_bytes = parse_cmdline(raw)
     argv, exact = decode_argv(argv_bytes)
     exe, exe_deleted = _readlink_exe(base, pid)
@@ -175,12 +175,12 @@ def _readlink(path, pid):
     try:
         return os.readlink(path)
     except (FileNotFoundError, ProcessLookupError) as e:
-        raise _gone(pid, e)
+        raise _gone(pid, e) from e
     except PermissionError:
         return None
     except OSError as e:  # kernel threads: ENOENT handled above
         if e.errno == errno.ENOENT:
-            raise _gone(pid, e)
+            raise _gone(pid, e) from e
         return None
 
 
@@ -190,7 +190,7 @@ def _readlink_exe(base, pid):
     except FileNotFoundError:
         # Kernel threads have no exe link; a vanished pid has no directory.
         if not os.path.isdir(base):
-            raise _gone(pid, FileNotFoundError(errno.ENOENT, "No such process"))
+            raise _gone(pid, FileNotFoundError(errno.ENOENT, "No such process")) from None
         return None, False
     except PermissionError:
         return None, False
@@ -279,7 +279,7 @@ def find_by_pattern(pattern, proc=PROC, exclude=()):
         raise KubedebugError(
             "pattern %r is not a valid regular expression: %s" % (pattern, e),
             hint="Use Python re syntax, e.g. 'kube-apiserver.*--secure-port=6443'",
-        )
+        ) from e
     exclude = set(exclude)
     out = []
     for entry in os.scandir(proc):
@@ -306,9 +306,9 @@ def read_pidfile(path):
         raise KubedebugError(
             "pidfile %s does not exist" % path,
             hint="Is the component running? Give its name or pid instead",
-        )
+        ) from None
     except OSError as e:
-        raise KubedebugError("cannot read pidfile %s: %s" % (path, e.strerror), hint="Check its permissions or run with become: true")
+        raise KubedebugError("cannot read pidfile %s: %s" % (path, e.strerror), hint="Check its permissions or run with become: true") from e
     if not text.isdigit() or int(text) <= 0:
         raise KubedebugError(
             "pidfile %s does not hold a pid (content %r)" % (path, text[:40]),

@@ -19,7 +19,7 @@ description:
     type on a workstation.
   - Changes nothing on the host.
 author:
-  - kubedebug.lab contributors
+  - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
   - kubedebug.lab.dlv
 options:

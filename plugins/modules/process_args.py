@@ -16,10 +16,10 @@ description:
     with spaces, quotes, C($) or empty arguments survive), its resolved executable, working directory,
     parent, user, cgroups and whether it runs in a container.
   - Use the result with M(kubedebug.lab.dlv_command) to relaunch the same process under Delve with
-    byte-identical arguments. C(ps) output cannot do this: it loses argument boundaries.
+    byte-identical arguments. C(ps) output cannot do this, because it loses argument boundaries.
   - The module's own process and its ancestors never match.
 author:
-  - kubedebug.lab contributors
+  - Kubedebug Lab Developers (@kubedebug-lab)
 options:
   name:
     description:
@@ -100,21 +100,59 @@ process:
   returned: success
   type: dict
   contains:
-    pid: {description: Process id., type: int, sample: 4242}
-    ppid: {description: Parent process id., type: int, sample: 1}
-    comm: {description: Kernel command name (15 bytes at most)., type: str, sample: kube-apiserver}
-    uid: {description: Real user id., type: int, sample: 0}
-    argv: {description: Exact argument vector including argv[0]., type: list, elements: str,
-           sample: ["/usr/local/bin/kube-apiserver", "--cors-allowed-origins=/127.0.0.1(:[0-9]+)?$"]}
-    exe: {description: Resolved executable path., type: str, sample: /usr/local/bin/kube-apiserver}
-    exe_deleted: {description: The executable file was replaced or removed after the process started., type: bool}
-    cwd: {description: Working directory., type: str, sample: /}
-    start_ticks: {description: Start time in clock ticks after boot., type: int}
-    traced_by: {description: Pid of a tracer (a debugger) or 0., type: int}
-    cgroup: {description: Parsed /proc/PID/cgroup lines., type: list, elements: dict}
-    in_container: {description: The cgroups name a container runtime or kubepods., type: bool}
-    container_runtime: {description: cri-containerd, containerd, crio, docker, libpod or kubepods., type: str}
-    container_id: {description: Container id from the cgroup path, when present., type: str}
+    pid:
+      description: Process id.
+      type: int
+      sample: 4242
+    ppid:
+      description: Parent process id.
+      type: int
+      sample: 1
+    comm:
+      description: Kernel command name (15 bytes at most).
+      type: str
+      sample: kube-apiserver
+    uid:
+      description: Real user id.
+      type: int
+      sample: 0
+    argv:
+      description: Exact argument vector including argv[0].
+      type: list
+      elements: str
+      sample:
+        - /usr/local/bin/kube-apiserver
+        - --cors-allowed-origins=/127.0.0.1(:[0-9]+)?$
+    exe:
+      description: Resolved executable path.
+      type: str
+      sample: /usr/local/bin/kube-apiserver
+    exe_deleted:
+      description: The executable file was replaced or removed after the process started.
+      type: bool
+    cwd:
+      description: Working directory.
+      type: str
+      sample: /
+    start_ticks:
+      description: Start time in clock ticks after boot.
+      type: int
+    traced_by:
+      description: Pid of a tracer (a debugger) or 0.
+      type: int
+    cgroup:
+      description: Parsed /proc/PID/cgroup lines.
+      type: list
+      elements: dict
+    in_container:
+      description: The cgroups name a container runtime or kubepods.
+      type: bool
+    container_runtime:
+      description: V(cri-containerd), V(containerd), V(crio), V(docker), V(libpod) or V(kubepods).
+      type: str
+    container_id:
+      description: Container id from the cgroup path, when present.
+      type: str
 argv:
   description: Same as RV(process.argv).
   returned: success

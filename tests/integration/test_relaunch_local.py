@@ -51,24 +51,24 @@ def started(tmp_path):
 
 READ_AND_RENDER = [
     {"name": "Read", "kubedebug.lab.process_args": {"name": "{{ comp }}"}, "register": "proc"},
-    {"name": "Render", "kubedebug.lab.dlv_command": {"process": "{{ proc.process }}", "listen": "127.0.0.1:{{ port }}",
-                                                      "ssh_destination": "root@node1"}, "register": "dlv"},
+    {"name": "Render", "register": "dlv",
+     "kubedebug.lab.dlv_command": {"process": "{{ proc.process }}", "listen": "127.0.0.1:{{ port }}", "ssh_destination": "root@node1"}},
 ]
 
 
 @pytest.mark.parametrize("component", ["kube-apiserver", "kubelet"])
 def test_real_process_relaunched_under_dlv_gets_identical_argv(tmp_path, argvprint_dir, seed_args, started, component):
-    d, tag = argvprint_dir
+    bindir, tag = argvprint_dir
     name = {"kube-apiserver": "kdbg-apiserver-", "kubelet": "kdbg-kubelet-"}[component] + tag
-    binary = str(d / name)
+    binary = str(bindir / name)
     args = seed_args[component]
-    orig, _ = started(binary, args, "orig.argv")
+    orig = started(binary, args, "orig.argv")[0]
     with open("/proc/%d/cmdline" % orig.pid, "rb") as f:
         orig_cmdline = f.read()
     assert orig_cmdline == b"".join(a.encode() + b"\0" for a in [binary] + args)
 
     port = free_port()
-    _, _, res = run_play(tmp_path, READ_AND_RENDER, {"comp": name, "port": port, "kdbg_dump": ["proc", "dlv"]})
+    res = run_play(tmp_path, READ_AND_RENDER, {"comp": name, "port": port, "kdbg_dump": ["proc", "dlv"]})[2]
     proc, dlv = res["proc"], res["dlv"]
     assert proc["process"]["pid"] == orig.pid
     assert proc["argv"] == [binary] + args
@@ -113,10 +113,10 @@ BAD = [
 
 
 def test_bad_input_fails_clearly(tmp_path, argvprint_dir, started):
-    d, tag = argvprint_dir
+    bindir, tag = argvprint_dir
     twin = "kdbg-twin-" + tag
-    started(str(d / twin), ["--one"], "t1.argv")
-    started(str(d / twin), ["--two"], "t2.argv")
+    started(str(bindir / twin), ["--one"], "t1.argv")
+    started(str(bindir / twin), ["--two"], "t2.argv")
     dead = subprocess.Popen(["true"])
     dead.wait()
     # A proc tree where the process is listed but gone before it could be read.
@@ -134,10 +134,10 @@ def test_bad_input_fails_clearly(tmp_path, argvprint_dir, started):
     (kt / "cgroup").write_text("0::/\n")
     os.symlink("/", kt / "cwd")
 
-    tasks = [dict(t, name=k, register="bad_" + k, ignore_errors=True) for k, t in BAD]
-    _, output, res = run_play(tmp_path, tasks, {
+    tasks = [dict(task, name=key, register="bad_" + key, ignore_errors=True) for key, task in BAD]
+    rc_, output, res = run_play(tmp_path, tasks, {
         "twin": twin, "dead_pid": dead.pid, "vanished_proc": str(tmp_path / "vproc"), "kthread_proc": str(tmp_path / "kproc"),
-        "stripped": str(d / ("kdbg-stripped-" + tag)), "debug": str(d / ("kdbg-apiserver-" + tag)), "kdbg_dump": ["bad_" + k for k, _ in BAD],
+        "stripped": str(bindir / ("kdbg-stripped-" + tag)), "debug": str(bindir / ("kdbg-apiserver-" + tag)), "kdbg_dump": ["bad_" + key for key, _task in BAD],
     })
     expect = {
         "no_such": "no running process matches name=kdbg-no-such-component",
