@@ -22,7 +22,6 @@ import time
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
-
 _EXITED = re.compile(r"Process \d+ has exited with status (-?\d+)")
 
 
@@ -270,7 +269,7 @@ def breakpoint_check(host, port, function=None, file=None, line=None, trigger=No
     # The target runs again: ask a fresh connection.
     after = DelveClient(host, port, connect_timeout)
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             st = after.state()
             if st.get("Running") or st.get("exited"):
                 break

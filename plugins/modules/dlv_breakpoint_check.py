@@ -76,6 +76,7 @@ options:
 attributes:
   check_mode:
     support: partial
+    description: Read-mostly; it sets and clears a breakpoint in the running target and changes no file.
     details: In check mode it only connects and reports whether the target runs; no breakpoint is set.
   diff_mode:
     support: none

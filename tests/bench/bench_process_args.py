@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: process_args by name on a host with 5,000 processes.
 
 Starts real processes until the host has at least 5,000, then times:
@@ -42,7 +41,7 @@ def main():
             target = subprocess.Popen([exe, "600"])
             time.sleep(0.2)
             lookups = []
-            for _ in range(20):
+            for _round in range(20):
                 t0 = time.perf_counter()
                 pids = _procfs.find_by_name(name)
                 proc = _procfs.read_process(pids[0])
@@ -55,7 +54,7 @@ def main():
             env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".build", "collections"))
             module = os.path.join(ROOT, "plugins", "modules", "process_args.py")
             runs = []
-            for _ in range(5):
+            for _round in range(5):
                 t0 = time.perf_counter()
                 out = subprocess.run([sys.executable, module, args], capture_output=True, text=True, env=env, check=True).stdout
                 runs.append(time.perf_counter() - t0)
