@@ -4,6 +4,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 
@@ -18,6 +19,35 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def descendants(pid):
+    """All descendant pids of pid (children first found by walking /proc ppid links)."""
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(name))
+    out = []
+    todo = [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def kill_tree(pid):
+    """SIGKILL pid and every descendant (dlv puts its target in its own process group)."""
+    for p in [pid] + descendants(pid):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def go_build(src, out, gcflags="all=-N -l", ldflags=None):
@@ -46,7 +76,7 @@ def argvprint_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("argvprint")
     tag = secrets.token_hex(3)
     debug = go_build(os.path.join(TESTDATA, "argvprint"), str(d / ("kdbg-apiserver-" + tag)))
-    for name in ("kdbg-kubelet-" + tag, "kdbg-twin-" + tag):
+    for name in ("kdbg-kubelet-" + tag, "kdbg-twin-" + tag, "kdbg-bp-" + tag):
         shutil.copy2(debug, str(d / name))
     go_build(os.path.join(TESTDATA, "argvprint"), str(d / ("kdbg-stripped-" + tag)), gcflags=None, ldflags="-s -w")
     return d, tag

@@ -1,13 +1,12 @@
 """dlv_breakpoint_check against a real Go program under Debian's dlv."""
 
 import os
-import signal
 import subprocess
 import time
 
 import pytest
 
-from tests.integration.conftest import free_port, run_play
+from tests.integration.conftest import free_port, kill_tree, run_play
 
 
 def dlv_exec(binary, port, env=None, args=()):
@@ -38,13 +37,13 @@ def under_dlv(argvprint_dir):
     def start(env=None):
         d, tag = argvprint_dir
         port = free_port()
-        p = dlv_exec(str(d / ("kdbg-apiserver-" + tag)), port, env)
+        p = dlv_exec(str(d / ("kdbg-bp-" + tag)), port, env)
         started.append(p)
         return p, port
 
     yield start
     for p in started:
-        os.killpg(p.pid, signal.SIGKILL)
+        kill_tree(p.pid)
         p.wait()
 
 

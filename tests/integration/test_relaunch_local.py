@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import free_port, run_play
+from tests.integration.conftest import free_port, kill_tree, run_play
 
 
 def wait_for(path, timeout=60):
@@ -93,7 +93,7 @@ def test_real_process_relaunched_under_dlv_gets_identical_argv(tmp_path, argvpri
         with open("/proc/%d/cmdline" % children[0], "rb") as f:
             assert f.read() == orig_cmdline
     finally:
-        os.killpg(shell.pid, signal.SIGKILL)
+        kill_tree(shell.pid)
         shell.wait()
 
 
