@@ -27,7 +27,10 @@ pytest_dir() {  # pytest exits 5 when it collects nothing: that is a failure her
 
 do_lint() {
   stage ruff ruff check plugins tests hack
-  stage ansible-lint ansible-lint --profile production --offline
+  # ansible-lint installs the collection under test into ~/.ansible/collections;
+  # a HOME of this checkout's own keeps parallel checkouts from overwriting it.
+  mkdir -p "$REPO_ROOT/.build/home"
+  stage ansible-lint env HOME="$REPO_ROOT/.build/home" ansible-lint --profile production --offline
 }
 
 do_unit() {

@@ -146,6 +146,24 @@ def to_systemd(argv):
     return " ".join(_sd_word(a) for a in argv)
 
 
+def to_systemd_environment(assignments):
+    """An ``Environment=`` value setting each "KEY=VALUE" exactly.
+
+    systemd.exec(5): no variable expansion in Environment= (``$`` is literal),
+    but ``%`` specifiers are expanded and the value is unquoted with C-style
+    escapes, so every assignment is double-quoted with escapes and ``%%``.
+    """
+    words = []
+    for a in assignments:
+        if not isinstance(a, str) or "=" not in a or a.startswith("="):
+            raise KubedebugError("environment entry %r is not KEY=VALUE" % (a,), hint="Give entries as 'KEY=VALUE' strings")
+        if "\0" in a:
+            raise KubedebugError("environment entry %r contains a NUL byte" % (a,))
+        body = "".join("$" if c == "$" else _sd_escape_char(c) for c in a)
+        words.append('"%s"' % body)
+    return " ".join(words)
+
+
 # -------------------------------------------------------------- JSON / YAML
 
 

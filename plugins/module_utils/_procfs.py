@@ -351,3 +351,74 @@ def pick(processes, how):
 def summary(p):
     """A short description of a read process for messages and results."""
     return {"pid": p["pid"], "exe": p["exe"], "argv": p["argv"][:6] + (["..."] if len(p["argv"]) > 6 else [])}
+
+
+# ---------------------------------------------------------------- selection
+
+SELECTOR_KEYS = ("name", "pattern", "pid", "pidfile", "systemd_unit")
+
+
+def selector_text(sel):
+    for key in SELECTOR_KEYS:
+        if sel.get(key) is not None:
+            return "%s=%s" % (key, sel[key])
+    return "?"
+
+
+def select(sel, pick_how="only", proc=PROC, main_pid_of=None):
+    """The one process a selector names, read; plus every match.
+
+    ``sel`` has one of name, pattern, pid, pidfile, systemd_unit.
+    ``main_pid_of(unit)`` returns a unit's MainPID (the caller runs systemctl).
+    This process and its ancestors never match by name or pattern.
+    Returns (process, matches).
+    """
+    explicit = sel.get("name") is None and sel.get("pattern") is None
+    if sel.get("pid") is not None:
+        pids = [int(sel["pid"])]
+    elif sel.get("pidfile"):
+        pids = [read_pidfile(sel["pidfile"])]
+    elif sel.get("systemd_unit"):
+        if main_pid_of is None:
+            raise KubedebugError("cannot look up a systemd unit here", hint="Select the process by name, pattern or pid")
+        pids = [main_pid_of(sel["systemd_unit"])]
+    else:
+        exclude = ancestors(os.getpid(), proc)
+        if sel.get("name"):
+            pids = find_by_name(sel["name"], proc, exclude)
+        else:
+            pids = find_by_pattern(sel["pattern"], proc, exclude)
+    if explicit and not os.path.isdir(os.path.join(proc, str(pids[0]))):
+        raise KubedebugError(
+            "no running process has pid %d (from %s)" % (pids[0], selector_text(sel)),
+            hint="The process is not running: start it, or fix the pid/pidfile",
+            matches=[],
+        )
+    read = []
+    vanished = []
+    for pid in pids:
+        try:
+            read.append(read_process(pid, proc))
+        except ProcessGone:
+            if explicit:
+                raise
+            vanished.append(pid)
+    if not read:
+        raise KubedebugError(
+            "no running process matches %s%s" % (selector_text(sel), " (pids %s exited while being read)" % vanished if vanished else ""),
+            hint="Check that the component is running (ps -e, systemctl status, crictl ps) and the selector is right",
+            matches=[],
+        )
+    chosen = pick(read, pick_how)
+    if not chosen["argv"]:
+        raise KubedebugError(
+            "process %d (%s) has an empty command line: it is a kernel thread or a zombie, nothing to relaunch" % (chosen["pid"], chosen["comm"]),
+            hint="Select the user-space component process instead",
+            matches=[summary(x) for x in read],
+        )
+    if not chosen["argv_exact"]:
+        raise KubedebugError(
+            "the arguments of process %d are not valid UTF-8, so they cannot be relaunched byte-exactly" % chosen["pid"],
+            hint="Start the component with UTF-8 arguments",
+        )
+    return chosen, [summary(x) for x in read]

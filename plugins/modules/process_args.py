@@ -197,72 +197,24 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._elf import debuggab
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
-def candidates(module, proc):
-    p = module.params
-    exclude = _procfs.ancestors(os.getpid(), proc)
-    if p["pid"] is not None:
-        return [p["pid"]]
-    if p["pidfile"]:
-        return [_procfs.read_pidfile(p["pidfile"])]
-    if p["systemd_unit"]:
+def main_pid_of(module):
+    def lookup(unit):
         systemctl = module.get_bin_path("systemctl", required=True)
-        rc, out, err = module.run_command([systemctl, "show", "-p", "MainPID", "--value", p["systemd_unit"]])
+        rc, out, err = module.run_command([systemctl, "show", "-p", "MainPID", "--value", unit])
         if rc != 0:
             raise KubedebugError(
-                "systemctl show %s failed: %s" % (p["systemd_unit"], err.strip()),
+                "systemctl show %s failed: %s" % (unit, err.strip()),
                 hint="Is systemd PID 1 on this host, and is the unit name right?",
             )
-        return [_procfs.parse_main_pid(out, p["systemd_unit"])]
-    if p["name"]:
-        return _procfs.find_by_name(p["name"], proc, exclude)
-    return _procfs.find_by_pattern(p["pattern"], proc, exclude)
+        return _procfs.parse_main_pid(out, unit)
 
-
-def selector_text(p):
-    for key in ("name", "pattern", "pid", "pidfile", "systemd_unit"):
-        if p[key] is not None:
-            return "%s=%s" % (key, p[key])
-    return "?"
+    return lookup
 
 
 def run(module):
     p = module.params
     proc = p["proc_path"]
-    pids = candidates(module, proc)
-    explicit = p["name"] is None and p["pattern"] is None
-    if explicit and not os.path.isdir(os.path.join(proc, str(pids[0]))):
-        raise KubedebugError(
-            "no running process has pid %d (from %s)" % (pids[0], selector_text(p)),
-            hint="The process is not running: start it, or fix the pid/pidfile",
-            matches=[],
-        )
-    read = []
-    vanished = []
-    for pid in pids:
-        try:
-            read.append(_procfs.read_process(pid, proc))
-        except _procfs.ProcessGone:
-            if explicit:
-                raise
-            vanished.append(pid)
-    if not read:
-        raise KubedebugError(
-            "no running process matches %s%s" % (selector_text(p), " (pids %s exited while being read)" % vanished if vanished else ""),
-            hint="Check that the component is running (ps -e, systemctl status, crictl ps) and the selector is right",
-            matches=[],
-        )
-    chosen = _procfs.pick(read, p["pick"])
-    if not chosen["argv"]:
-        raise KubedebugError(
-            "process %d (%s) has an empty command line: it is a kernel thread or a zombie, nothing to relaunch" % (chosen["pid"], chosen["comm"]),
-            hint="Select the user-space component process instead",
-            matches=[_procfs.summary(x) for x in read],
-        )
-    if not chosen["argv_exact"]:
-        raise KubedebugError(
-            "the arguments of process %d are not valid UTF-8, so they cannot be relaunched byte-exactly" % chosen["pid"],
-            hint="Start the component with UTF-8 arguments",
-        )
+    chosen, matches = _procfs.select(p, p["pick"], proc, main_pid_of(module))
     if p["require_debuggable"]:
         if not chosen["exe"]:
             raise KubedebugError("cannot resolve the executable of process %d" % chosen["pid"], hint="Run with become: true")
@@ -284,7 +236,7 @@ def run(module):
         args=args,
         flags=split_flags(args),
         shell=to_shell(chosen["argv"]),
-        matches=[_procfs.summary(x) for x in read],
+        matches=matches,
         parent_exe=parent_exe,
     )
 

@@ -76,9 +76,10 @@ def argvprint_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("argvprint")
     tag = secrets.token_hex(3)
     debug = go_build(os.path.join(TESTDATA, "argvprint"), str(d / ("kdbg-apiserver-" + tag)))
-    for name in ("kdbg-kubelet-" + tag, "kdbg-twin-" + tag, "kdbg-bp-" + tag):
+    for name in ("kdbg-kubelet-" + tag, "kdbg-twin-" + tag, "kdbg-bp-" + tag, "kdbg-proc-" + tag, "kdbg-debugbuild-" + tag):
         shutil.copy2(debug, str(d / name))
     go_build(os.path.join(TESTDATA, "argvprint"), str(d / ("kdbg-stripped-" + tag)), gcflags=None, ldflags="-s -w")
+    go_build(os.path.join(TESTDATA, "argvprint"), str(d / ("kdbg-v121-" + tag)), ldflags="-X main.version=v1.21.0")
     return d, tag
 
 

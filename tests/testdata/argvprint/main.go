@@ -12,6 +12,10 @@ import (
 	"time"
 )
 
+// version is what --version reports; tests build other versions with
+// -ldflags "-X main.version=v1.21.0".
+var version = "v1.20.2"
+
 //go:noinline
 func record(path string, args []string) error {
 	var b []byte
@@ -32,6 +36,11 @@ func tick(n int) int {
 }
 
 func main() {
+	// Like the Kubernetes components: --version prints the version and exits.
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println("Kubernetes " + version)
+		return
+	}
 	if out := os.Getenv("ARGVPRINT_OUT"); out != "" {
 		if err := record(out, os.Args); err != nil {
 			fmt.Fprintln(os.Stderr, "argvprint:", err)

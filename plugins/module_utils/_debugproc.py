@@ -1,0 +1,297 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubedebug.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Collection-private module_utils: not a public API for other collections.
+"""Process mode: replace a running component with the same argv under dlv, and back.
+
+Order of operations for ``debug`` (each step only after the previous held):
+  1. read the running process exactly (argv, exe, cwd, environment, user);
+  2. refuse early (port in use, already traced, version mismatch) - nothing touched yet;
+  3. write the state record (the original, in full) atomically;
+  4. stop the original; 5. start dlv (a systemd unit, or a detached process);
+  6. wait for dlv to listen and the target to run; if it does not, start the
+     original again from the record and fail with dlv's log.
+``restore`` stops dlv and its target, starts the original from the record with
+the same argv[0..n], executable, cwd, environment and user, checks its
+/proc/PID/cmdline, and only then removes the record.
+
+Supervision is injected (``Supervisor`` below) so the systemd and detached
+paths share this logic.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible_collections.kubedebug.lab.plugins.module_utils import _procfs, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_systemd, to_systemd_environment
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import build_dlv_argv
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+
+
+def unit_name(component):
+    return "kubedebug-%s.service" % "".join(c if c.isalnum() or c in "-_." else "-" for c in component)
+
+
+def render_unit(component, dlv_argv, env, cwd, uid, gid):
+    """A systemd unit running dlv_argv with the original environment, cwd and user."""
+    lines = [
+        "# Written by kubedebug.lab: %s under dlv. Removed by the restore step." % component,
+        "[Unit]",
+        "Description=kubedebug: %s under dlv" % component,
+        "",
+        "[Service]",
+        "Type=simple",
+        "WorkingDirectory=%s" % (cwd or "/").replace("%", "%%"),
+    ]
+    if uid not in (None, 0):
+        lines.append("User=%d" % uid)
+    if gid not in (None, 0):
+        lines.append("Group=%d" % gid)
+    for assignment in env:
+        lines.append("Environment=%s" % to_systemd_environment([assignment]))
+    lines += ["ExecStart=%s" % to_systemd(dlv_argv), "Restart=no", ""]
+    return "\n".join(lines)
+
+
+def dlv_target(dlv_pid):
+    """The process dlv runs (its only child), or None."""
+    kids = [k for k in _supervise.children(dlv_pid) if _supervise.alive(k)]
+    return kids[0] if kids else None
+
+
+def cmdline_of(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read()
+
+
+def encode_argv(argv):
+    return b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in argv)
+
+
+class Supervisor:
+    """How dlv is started and stopped: a systemd unit or a detached process."""
+
+    def __init__(self, kind, run, state_dir, log_dir, unit_dir="/run/systemd/system"):
+        self.kind = kind  # "systemd" or "detached"
+        self.run = run  # run(argv) -> (rc, out, err)
+        self.state_dir = state_dir
+        self.log_dir = log_dir
+        self.unit_dir = unit_dir
+
+    def _systemctl(self, *args, check=True):
+        rc, out, err = self.run(["systemctl"] + list(args))
+        if check and rc != 0:
+            raise KubedebugError("systemctl %s failed: %s" % (" ".join(args), (err or out).strip()))
+        return rc, out
+
+    def start(self, component, dlv_argv, env, cwd, uid, gid):
+        log = os.path.join(self.log_dir, "%s.dlv.log" % component)
+        if self.kind == "systemd":
+            unit = unit_name(component)
+            path = os.path.join(self.unit_dir, unit)
+            _supervise.atomic_write(path, render_unit(component, dlv_argv, env, cwd, uid, gid).encode("utf-8"), 0o644)
+            self._systemctl("daemon-reload")
+            self._systemctl("start", unit)
+            _rc, out = self._systemctl("show", "-p", "MainPID", "--value", unit)
+            return {"kind": "systemd", "unit": unit, "unit_path": path, "pid": int(out.strip() or 0), "log": "journalctl -u %s" % unit}
+        pidfile = os.path.join(self.state_dir, "%s.dlv.pid" % component)
+        pid = _supervise.start_detached(dlv_argv, env=env, cwd=cwd, log_path=log, pidfile=pidfile)
+        return {"kind": "detached", "pid": pid, "pidfile": pidfile, "log": log}
+
+    def pid(self, debug):
+        if debug.get("kind") == "systemd":
+            rc, out = self._systemctl("show", "-p", "MainPID", "--value", debug["unit"], check=False)
+            pid = int(out.strip() or 0) if rc == 0 else 0
+        else:
+            pid = debug.get("pid") or 0
+        return pid if pid and _supervise.alive(pid) else 0
+
+    def stop(self, debug, timeout):
+        pid = self.pid(debug)
+        target = dlv_target(pid) if pid else None
+        if debug.get("kind") == "systemd":
+            self._systemctl("stop", debug["unit"], check=False)
+            try:
+                os.unlink(debug["unit_path"])
+            except FileNotFoundError:
+                pass
+            self._systemctl("daemon-reload", check=False)
+            self._systemctl("reset-failed", debug["unit"], check=False)
+        else:
+            # The target first, gracefully, then dlv (which would otherwise kill it).
+            if target:
+                _supervise.stop(target, timeout)
+            if pid:
+                _supervise.stop(pid, timeout)
+            if debug.get("pidfile"):
+                try:
+                    os.unlink(debug["pidfile"])
+                except FileNotFoundError:
+                    pass
+        if target:
+            deadline = time.monotonic() + timeout
+            while _supervise.alive(target) and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+
+def tail(path, n=20):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def start_original(original, log_dir, component):
+    """Start the original component from the record, exactly; return its pid."""
+    log = os.path.join(log_dir, "%s.log" % component)
+    pid = _supervise.start_detached(
+        original["argv"], executable=original["exe"], env=original["env"], cwd=original["cwd"], log_path=log,
+    )
+    return pid, log
+
+
+def debug(params, sup, main_pid_of=None, version_of=None):
+    """Replace the selected process with dlv running the debug binary. Returns a result dict."""
+    component = params["component"]
+    state_path = os.path.join(params["state_dir"], "%s.json" % component)
+    state = _supervise.read_state(state_path)
+    dlv_opts = {k: params[k] for k in ("listen", "continue_after_start", "accept_multiclient", "api_version", "dlv_path", "dlv_flags",
+                                       "dlv_log", "dlv_log_output", "dlv_log_dest")}
+    if state is not None:
+        pid = sup.pid(state.get("debug") or {})
+        if pid:
+            target = dlv_target(pid)
+            if target is None:
+                raise KubedebugError(
+                    "%s exited while running under dlv (pid %d); dlv stays alive because of --accept-multiclient, so "
+                    "nothing restarted it" % (component, pid),
+                    hint="Read its log (%s), then run the restore playbook to bring back the original" % state["debug"].get("log"),
+                    crashed=True, log=tail(state["debug"].get("log") or ""),
+                )
+            return dict(changed=False, state_file=state_path, dlv_pid=pid, target_pid=target, debug=state["debug"],
+                        original=_public(state["original"]), dlv_argv=state["dlv_argv"], msg="%s already runs under dlv" % component)
+        # A record without a live dlv: an interrupted run, or dlv ended. Start again from the record.
+        original = state["original"]
+        running = None
+    else:
+        sel = {k: params.get(k) for k in _procfs.SELECTOR_KEYS}
+        running, _matches = _procfs.select(sel, params.get("pick") or "only", "/proc", main_pid_of)
+        if running["traced_by"]:
+            raise KubedebugError(
+                "process %d is already traced by pid %d (another debugger)" % (running["pid"], running["traced_by"]),
+                hint="Detach that debugger first, or restore with the kubedebug.lab restore playbook if it is ours",
+            )
+        original = {
+            "argv": running["argv"], "exe": running["exe"] or running["argv"][0], "cwd": running["cwd"] or "/",
+            "env": _supervise.read_environ(running["pid"]), "uid": running["uid"], "gid": running["gid"],
+            "pid": running["pid"], "start_ticks": running["start_ticks"],
+        }
+    binary = params["binary"] or original["exe"]
+    built = build_dlv_argv(binary, original["argv"][1:], **dlv_opts)
+    if version_of is not None and params.get("version_check", True) and binary != original["exe"]:
+        want, have = version_of(original["exe"]), version_of(binary)
+        if want != have and not params.get("force_version_mismatch"):
+            raise KubedebugError(
+                "the debug binary %s is %s but the running %s is %s" % (binary, have or "of unknown version", component, want or "of unknown version"),
+                hint="Build the debug binary from the same version (kubedebug.lab.k8s_build), or set force_version_mismatch: true knowingly",
+            )
+    if _supervise.port_in_use(built["host"], built["port"]):
+        raise KubedebugError(
+            "port %s is already in use: dlv could not listen there" % built["listen"],
+            hint="Choose another listen port, or stop what listens there (ss -ltnp 'sport = :%d')" % built["port"],
+        )
+    result = dict(changed=True, state_file=state_path, dlv_argv=built["argv"], original=_public(original), warnings=built["warnings"],
+                  listen=built["listen"], exposure=built["exposure"])
+    if params.get("check_mode"):
+        result["msg"] = "would relaunch %s under dlv" % component
+        return result
+    record = {"component": component, "mode": "process", "original": original, "dlv_argv": built["argv"], "debug": None,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    _supervise.write_state(state_path, record)
+    if running is not None:
+        result["stopped"] = _supervise.stop(running["pid"], params["stop_timeout"])
+    elif state is not None:
+        # Interrupted earlier: the original may still run.
+        again = _find_original(original)
+        if again:
+            result["stopped"] = _supervise.stop(again, params["stop_timeout"])
+    info = sup.start(component, built["argv"], original["env"], original["cwd"], original["uid"], original["gid"])
+    record["debug"] = info
+    _supervise.write_state(state_path, record)
+    ok = _supervise.wait_listening(built["port"], params["start_timeout"], info["pid"] or None)
+    pid = sup.pid(info)
+    target = dlv_target(pid) if pid else None
+    if not (ok and pid and target):
+        log = tail(info.get("log") if info["kind"] == "detached" else "")
+        sup.stop(info, params["stop_timeout"])
+        opid, olog = start_original(original, params["log_dir"], component)
+        os.unlink(state_path)  # the original runs again: nothing left to restore
+        raise KubedebugError(
+            "dlv did not start %s (listening: %s, dlv alive: %s, target alive: %s); the original was started again (pid %d, log %s)"
+            % (component, ok, bool(pid), bool(target), opid, olog),
+            hint="Read dlv's output below; a common cause is a binary dlv cannot load or a Go version dlv does not support",
+            dlv_log=log,
+        )
+    # dlv passes the binary's absolute path as argv[0]; everything after it must be the original's.
+    expected = encode_argv([os.path.abspath(binary)] + original["argv"][1:])
+    result.update(dlv_pid=pid, target_pid=target, debug=info, target_cmdline_identical=cmdline_of(target) == expected)
+    result["msg"] = "%s runs under dlv, listening on %s" % (component, built["listen"])
+    return result
+
+
+def _find_original(original):
+    """pid of a running process with exactly the original argv, if any."""
+    want = encode_argv(original["argv"])
+    for pid in _procfs.pids():
+        try:
+            if cmdline_of(pid) == want and pid != os.getpid():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def _public(original):
+    """The record of the original without its environment (which may hold secrets)."""
+    return {k: v for k, v in original.items() if k != "env"}
+
+
+def restore(params, sup):
+    """Stop dlv and start the original from the record. Returns a result dict."""
+    component = params["component"]
+    state_path = os.path.join(params["state_dir"], "%s.json" % component)
+    state = _supervise.read_state(state_path)
+    if state is None:
+        return dict(changed=False, state_file=state_path, msg="nothing to restore for %s" % component)
+    original = state["original"]
+    result = dict(changed=True, state_file=state_path, original=_public(original))
+    if params.get("check_mode"):
+        result["msg"] = "would stop dlv and start the original %s" % component
+        return result
+    if state.get("debug"):
+        sup.stop(state["debug"], params["stop_timeout"])
+    running = _find_original(original)
+    if running:
+        pid, log = running, None
+    else:
+        pid, log = start_original(original, params["log_dir"], component)
+        time.sleep(0.5)
+        if not _supervise.alive(pid):
+            raise KubedebugError(
+                "the original %s exited right after it was started again (pid %d)" % (component, pid),
+                hint="Read %s; the state record %s is kept so you can retry" % (log, state_path),
+                log=tail(log),
+            )
+    identical = cmdline_of(pid) == encode_argv(original["argv"])
+    if not identical:
+        raise KubedebugError(
+            "the restarted %s (pid %d) does not have the recorded command line" % (component, pid),
+            hint="The state record %s is kept; compare it with /proc/%d/cmdline" % (state_path, pid),
+        )
+    os.unlink(state_path)
+    result.update(pid=pid, log=log, cmdline_identical=identical, msg="%s restored (pid %d)" % (component, pid))
+    return result

@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubedebug.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Collection-private module_utils: not a public API for other collections.
+"""Stop a process, start one detached, and keep a durable record of what was replaced.
+
+The record (a JSON state file) is written *before* anything is stopped, so an
+interrupted run (Ctrl-C, a lost SSH connection, a crash) can always be undone
+by the restore step: the original argv, executable, working directory,
+environment and user are in it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+
+STATE_VERSION = 1
+
+
+# ------------------------------------------------------------------ files
+
+
+def atomic_write(path, data, mode=0o600):
+    """Write bytes to path atomically: a dot-named temp file in the same directory, fsync, rename."""
+    d = os.path.dirname(path) or "."
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, ".%s.kubedebug-tmp.%d" % (os.path.basename(path), os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_state(path):
+    """The state record at path, or None when there is none."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except ValueError as e:
+        raise KubedebugError(
+            "state file %s is not valid JSON (%s)" % (path, e),
+            hint="It records how to restore the original component: inspect it, fix or move it away, then run again",
+        ) from e
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "original" not in state:
+        raise KubedebugError(
+            "state file %s is not a kubedebug state record of version %d" % (path, STATE_VERSION),
+            hint="Move it away if it is not ours, then run again",
+        )
+    return state
+
+
+def write_state(path, state):
+    state = dict(state, version=STATE_VERSION)
+    atomic_write(path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+# -------------------------------------------------------------- processes
+
+
+def read_environ(pid, proc="/proc"):
+    """The environment of pid as a list of "KEY=VALUE" strings (order kept)."""
+    try:
+        with open(os.path.join(proc, str(pid), "environ"), "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return []
+    return [e.decode("utf-8", "surrogateescape") for e in raw.split(b"\0") if e]
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def stop(pid, timeout=30.0, sig=signal.SIGTERM):
+    """SIGTERM pid, wait up to timeout seconds, then SIGKILL. Returns how it ended."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return "gone"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return "terminated"
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "terminated"
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return "killed"
+
+
+def start_detached(argv, executable=None, env=None, cwd=None, log_path=None, pidfile=None):
+    """Start argv in its own session, output appended to log_path; write pidfile. Returns the pid.
+
+    ``executable`` lets argv[0] stay exactly what the original process had.
+    """
+    out = subprocess.DEVNULL
+    if log_path:
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        out = open(log_path, "ab")
+    try:
+        env_map = None
+        if env is not None:
+            env_map = {}
+            for e in env:
+                k, _sep, v = e.partition("=")
+                env_map[k] = v
+        try:
+            p = subprocess.Popen(
+                argv, executable=executable, env=env_map, cwd=cwd or "/", stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            )
+        except OSError as e:
+            raise KubedebugError("cannot start %s: %s" % (executable or argv[0], e.strerror), hint="Check that the binary exists and is executable") from e
+    finally:
+        if out is not subprocess.DEVNULL:
+            out.close()
+    if pidfile:
+        atomic_write(pidfile, ("%d\n" % p.pid).encode(), 0o644)
+    return p.pid
+
+
+def port_in_use(host, port):
+    """True when something already listens on host:port (TCP)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            return True
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise KubedebugError("address %s is not an address of this host" % host, hint="Listen on 127.0.0.1 or an address of this host") from e
+        raise
+    finally:
+        s.close()
+    return False
+
+
+def listening_ports(proc="/proc"):
+    """TCP ports in LISTEN state on this host (from /proc/net/tcp and tcp6), without connecting.
+
+    Connecting to probe would take the only client slot of a dlv started
+    without --accept-multiclient.
+    """
+    ports = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc, "net", name)) as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == "0A":
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return ports
+
+
+def wait_listening(port, timeout, pid=None):
+    """Wait until something listens on port; give up early when pid dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port in listening_ports():
+            return True
+        if pid is not None and not alive(pid):
+            return False
+        time.sleep(0.2)
+    return False

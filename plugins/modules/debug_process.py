@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubedebug.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: debug_process
+short_description: Relaunch a running component under dlv with its exact argv, and restore it
+version_added: 0.1.0
+description:
+  - Process mode of the collection, for components started by hand or by C(hack/local-up-cluster.sh).
+  - With O(state=debug) it reads the running process exactly (argv, executable, working directory, environment,
+    user), refuses early when the dlv port is taken, the process is already traced or the debug binary's version
+    differs, writes a state record, stops the process and starts
+    C(dlv exec DEBUG_BINARY --headless ... -- SAME ARGS) as a systemd unit (when systemd is PID 1) or as a
+    detached process with a pidfile and a log file. If dlv does not come up, the original is started again.
+  - With O(state=restored) it stops dlv and its target and starts the original from the record with a
+    byte-identical command line, executable, working directory, environment and user, then removes the record.
+  - The record is written before anything is stopped, so an interrupted run can always be restored.
+author:
+  - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab.dlv
+options:
+  component:
+    description: Name of the debug session (state file, unit and log names), usually the component name.
+    type: str
+    required: true
+  state:
+    description: V(debug) to run the component under dlv, V(restored) to bring back the original.
+    type: str
+    choices: [debug, restored]
+    default: debug
+  name:
+    description: Executable basename of the running component (see M(kubedebug.lab.process_args)).
+    type: str
+  pattern:
+    description: Regular expression over the command line of the running component.
+    type: str
+  pid:
+    description: Pid of the running component.
+    type: int
+  pidfile:
+    description: Pidfile of the running component.
+    type: path
+  pick:
+    description: Which process when several match.
+    type: str
+    choices: [only, newest, oldest]
+    default: only
+  binary:
+    description: The debug-built binary dlv runs. Defaults to the running executable.
+    type: path
+  version_check:
+    description: Compare C(BINARY --version) of the debug binary and of the running executable.
+    type: bool
+    default: true
+  force_version_mismatch:
+    description: Go on when the versions differ.
+    type: bool
+    default: false
+  supervisor:
+    description:
+      - How dlv is kept running. V(auto) picks V(systemd) when systemd is PID 1, else V(detached).
+    type: str
+    choices: [auto, systemd, detached]
+    default: auto
+  state_dir:
+    description: Where state records and pidfiles are kept.
+    type: path
+    default: /var/lib/kubedebug
+  log_dir:
+    description: Where dlv's and restarted components' logs go.
+    type: path
+    default: /var/log/kubedebug
+  stop_timeout:
+    description: Seconds to wait after SIGTERM before SIGKILL.
+    type: float
+    default: 30
+  start_timeout:
+    description: Seconds to wait for dlv to listen with the target running.
+    type: float
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would stop and start; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the command line before and after.
+notes:
+  - Run with O(ignore:become=true); the environment of the original process is kept in the state record (mode 0600)
+    and never returned.
+seealso:
+  - module: kubedebug.lab.process_args
+  - module: kubedebug.lab.dlv_breakpoint_check
+"""
+
+EXAMPLES = r"""
+- name: Run the local-up-cluster apiserver under dlv with the debug build
+  kubedebug.lab.debug_process:
+    component: kube-apiserver
+    name: kube-apiserver
+    binary: /var/lib/kubedebug/build/v1.20.2/kube-apiserver
+  become: true
+
+- name: Bring the original back
+  kubedebug.lab.debug_process:
+    component: kube-apiserver
+    state: restored
+  become: true
+"""
+
+RETURN = r"""
+state_file:
+  description: The state record.
+  returned: always
+  type: str
+dlv_argv:
+  description: The dlv invocation.
+  returned: state=debug
+  type: list
+  elements: str
+original:
+  description: The recorded original (argv, exe, cwd, uid, gid, pid), without its environment.
+  returned: when there is a record
+  type: dict
+dlv_pid:
+  description: Pid of dlv.
+  returned: state=debug
+  type: int
+target_pid:
+  description: Pid of the component under dlv.
+  returned: state=debug
+  type: int
+target_cmdline_identical:
+  description: The target's arguments after argv[0] equal the original's, byte for byte.
+  returned: when dlv was started
+  type: bool
+debug:
+  description: How dlv is supervised (kind, unit or pidfile, log).
+  returned: state=debug
+  type: dict
+pid:
+  description: Pid of the restored original.
+  returned: state=restored and changed
+  type: int
+cmdline_identical:
+  description: The restored process's /proc/PID/cmdline equals the recorded argv.
+  returned: state=restored and changed
+  type: bool
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc
+from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+
+_VERSION = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
+
+
+def main():
+    spec = dict(
+        component=dict(type="str", required=True),
+        state=dict(type="str", default="debug", choices=["debug", "restored"]),
+        name=dict(type="str"),
+        pattern=dict(type="str"),
+        pid=dict(type="int"),
+        pidfile=dict(type="path"),
+        pick=dict(type="str", default="only", choices=["only", "newest", "oldest"]),
+        binary=dict(type="path"),
+        version_check=dict(type="bool", default=True),
+        force_version_mismatch=dict(type="bool", default=False),
+        supervisor=dict(type="str", default="auto", choices=["auto", "systemd", "detached"]),
+        state_dir=dict(type="path", default="/var/lib/kubedebug"),
+        log_dir=dict(type="path", default="/var/log/kubedebug"),
+        stop_timeout=dict(type="float", default=30),
+        start_timeout=dict(type="float", default=120),
+    )
+    spec.update(DLV_ARG_SPEC)
+    module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("name", "pattern", "pid", "pidfile")], supports_check_mode=True)
+    p = dict(module.params, check_mode=module.check_mode, systemd_unit=None)
+
+    def run(argv):
+        return module.run_command(argv)
+
+    def version_of(exe):
+        rc, out, err = module.run_command([exe, "--version"])
+        m = _VERSION.search(out + err) if rc == 0 else None
+        return m.group(1) if m else None
+
+    kind = p["supervisor"]
+    if kind == "auto":
+        kind = "systemd" if os.path.isdir("/run/systemd/system") else "detached"
+    sup = _debugproc.Supervisor(kind, run, p["state_dir"], p["log_dir"])
+    try:
+        if p["state"] == "debug":
+            if not any(p[k] for k in ("name", "pattern", "pid", "pidfile")) and not os.path.exists(os.path.join(p["state_dir"], p["component"] + ".json")):
+                raise KubedebugError("no running process selected", hint="Give name, pattern, pid or pidfile of the component to debug")
+            if p["dlv_path"] and not os.path.isabs(p["dlv_path"]):
+                found = module.get_bin_path(p["dlv_path"])
+                if not found:
+                    raise KubedebugError("dlv (%s) is not installed on this host" % p["dlv_path"],
+                                         hint="Install it with the kubedebug.lab.delve role, or set dlv_path to its full path")
+                p["dlv_path"] = found
+            if p["binary"] and not os.access(p["binary"], os.X_OK):
+                raise KubedebugError("debug binary %s does not exist or is not executable" % p["binary"],
+                                     hint="Build it with the kubedebug.lab.k8s_build role")
+            result = _debugproc.debug(p, sup, main_pid_of=None, version_of=version_of)
+        else:
+            result = _debugproc.restore(p, sup)
+    except KubedebugError as e:
+        fail_from_error(module, e, changed=False)
+    for w in result.pop("warnings", []):
+        module.warn(w)
+    if module._diff and result.get("changed"):
+        orig = result.get("original") or {}
+        before = to_shell(orig["argv"]) + "\n" if orig.get("argv") else ""
+        after = to_shell(result["dlv_argv"]) + "\n" if result.get("dlv_argv") else before
+        if p["state"] == "restored":
+            before, after = "dlv (debug session of %s)\n" % p["component"], before
+        result["diff"] = {"before": before, "after": after, "before_header": "running", "after_header": "running"}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Process mode for real: a running component replaced by dlv running the debug
+build with the same argv, environment and cwd; restored byte-identical."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.conftest import free_port, kill_tree, run_play
+
+
+def environ(pid):
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        return [e for e in f.read().split(b"\0") if e]
+
+
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read()
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def lab(tmp_path, argvprint_dir, seed_args):
+    d, tag = argvprint_dir
+    name = "kdbg-proc-" + tag
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"PATH": os.environ["PATH"], "KDBG_SECRET": "s3cr3t $HOME %h", "ARGVPRINT_OUT": str(tmp_path / "orig.argv")}
+    p = subprocess.Popen([str(d / name)] + seed_args["kube-apiserver"], env=env, cwd=str(work), start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(env["ARGVPRINT_OUT"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    vars_ = {
+        "comp": name, "binary": str(d / ("kdbg-debugbuild-" + tag)), "state_dir": str(tmp_path / "state"), "log_dir": str(tmp_path / "log"),
+        "port": free_port(), "v121": str(d / ("kdbg-v121-" + tag)),
+    }
+    info = {"pid": p.pid, "cmdline": cmdline(p.pid), "environ": environ(p.pid), "cwd": str(work), "vars": vars_, "tmp": tmp_path}
+    yield info
+    p.kill()
+    p.wait()
+    # Whatever the test left running under this name.
+    for pid in [int(x) for x in os.listdir("/proc") if x.isdigit()]:
+        try:
+            if os.path.basename(os.readlink("/proc/%d/exe" % pid)).startswith(("kdbg-proc-", "kdbg-debugbuild-")) or (
+                    b"--listen=127.0.0.1:%d" % vars_["port"]) in cmdline(pid):
+                kill_tree(pid)
+        except OSError:
+            pass
+
+
+DEBUG = {"kubedebug.lab.debug_process": {
+    "component": "{{ comp }}", "name": "{{ comp }}", "binary": "{{ binary }}", "supervisor": "detached",
+    "state_dir": "{{ state_dir }}", "log_dir": "{{ log_dir }}", "listen": "127.0.0.1:{{ port }}"}}
+RESTORE = {"kubedebug.lab.debug_process": {
+    "component": "{{ comp }}", "state": "restored", "supervisor": "detached", "state_dir": "{{ state_dir }}", "log_dir": "{{ log_dir }}"}}
+
+
+def test_debug_then_restore_round_trip(tmp_path, lab):
+    v = lab["vars"]
+    tasks = [
+        dict(DEBUG, name="Debug", register="first"),
+        dict(DEBUG, name="Debug again", register="second"),
+        {"name": "Breakpoint", "register": "bp",
+         "kubedebug.lab.dlv_breakpoint_check": {"address": "127.0.0.1:{{ port }}", "function": "main.tick"}},
+    ]
+    res = run_play(tmp_path, tasks, dict(v, kdbg_dump=["first", "second", "bp"]))[2]
+    first, second = res["first"], res["second"]
+    assert first["changed"] and not second["changed"]
+    assert first["stopped"] == "terminated" and not alive(lab["pid"])
+    assert first["target_cmdline_identical"]
+    target = first["target_pid"]
+    assert cmdline(target) == (v["binary"].encode() + b"\0" + lab["cmdline"].split(b"\0", 1)[1])
+    # dlv hands its own environment to the target; it adds only its cgo build flags.
+    extra = set(environ(target)) - set(lab["environ"])
+    assert set(lab["environ"]) <= set(environ(target)), set(lab["environ"]) - set(environ(target))
+    assert {e.split(b"=", 1)[0] for e in extra} <= {b"CGO_CFLAGS", b"PWD"}, extra
+    assert os.readlink("/proc/%d/cwd" % target) == lab["cwd"]
+    assert second["target_pid"] == target and second["dlv_pid"] == first["dlv_pid"]
+    assert "env" not in first["original"]  # the environment may hold secrets: never returned
+    state = json.loads((tmp_path / "state" / (v["comp"] + ".json")).read_text())
+    assert oct((tmp_path / "state" / (v["comp"] + ".json")).stat().st_mode & 0o777) == "0o600"
+    assert "KDBG_SECRET=s3cr3t $HOME %h" in state["original"]["env"]
+    assert res["bp"]["hit"] and res["bp"]["running_after"]
+
+    res = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r1"), dict(RESTORE, name="Restore again", register="r2")],
+                   dict(v, kdbg_dump=["r1", "r2"]))[2]
+    r1, r2 = res["r1"], res["r2"]
+    assert r1["changed"] and r1["cmdline_identical"] and not r2["changed"]
+    assert cmdline(r1["pid"]) == lab["cmdline"]  # byte-identical /proc/PID/cmdline
+    assert sorted(environ(r1["pid"])) == sorted(lab["environ"])
+    assert os.readlink("/proc/%d/cwd" % r1["pid"]) == lab["cwd"]
+    assert not alive(first["dlv_pid"]) and not alive(target)
+    assert not (tmp_path / "state" / (v["comp"] + ".json")).exists()
+
+
+def test_refusals_touch_nothing(tmp_path, lab):
+    v = lab["vars"]
+    import socket
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    cases = {
+        "port_in_use": ({"listen": "127.0.0.1:%d" % busy.getsockname()[1]}, "already in use"),
+        "version": ({"binary": v["v121"]}, "the debug binary %s is v1.21.0 but the running %s is v1.20.2" % (v["v121"], v["comp"])),
+        "no_dlv": ({"dlv_path": "dlv-not-installed"}, "is not installed"),
+        "no_binary": ({"binary": "/nonexistent/kube-apiserver"}, "does not exist or is not executable"),
+        "nothing_running": ({"name": "kdbg-not-running"}, "no running process matches"),
+    }
+    tasks = []
+    for key, (override, _msg) in cases.items():
+        args = dict(DEBUG["kubedebug.lab.debug_process"], **override)
+        tasks.append({"name": key, "register": "r_" + key, "ignore_errors": True, "kubedebug.lab.debug_process": args})
+    res = run_play(tmp_path, tasks, dict(v, kdbg_dump=["r_" + k for k in cases]))[2]
+    busy.close()
+    for key, (_o, msg) in cases.items():
+        r = res["r_" + key]
+        assert r.get("failed") and msg in r["msg"], (key, r.get("msg"))
+    # Nothing was stopped, nothing recorded.
+    assert alive(lab["pid"]) and cmdline(lab["pid"]) == lab["cmdline"]
+    assert not (tmp_path / "state" / (v["comp"] + ".json")).exists()
+
+
+def test_target_crash_under_dlv_is_reported_and_restorable(tmp_path, lab):
+    v = lab["vars"]
+    res = run_play(tmp_path, [dict(DEBUG, name="Debug", register="d")], dict(v, kdbg_dump=["d"]))[2]
+    target, dlv = res["d"]["target_pid"], res["d"]["dlv_pid"]
+    os.kill(target, signal.SIGKILL)  # the component dies; dlv (--accept-multiclient) stays
+    time.sleep(1)
+    assert alive(dlv)
+    res = run_play(tmp_path, [dict(DEBUG, name="Debug", register="d2", ignore_errors=True), dict(RESTORE, name="Restore", register="r")],
+                   dict(v, kdbg_dump=["d2", "r"]))[2]
+    assert res["d2"]["failed"] and res["d2"]["crashed"]
+    assert "exited while running under dlv" in res["d2"]["msg"]
+    assert res["r"]["changed"] and cmdline(res["r"]["pid"]) == lab["cmdline"]
+    assert not alive(dlv)
+
+
+def test_interrupted_run_is_restored(tmp_path, lab):
+    """Ctrl-C while the module waits for dlv: restore still brings the original back."""
+    v = lab["vars"]
+    pb = tmp_path / "debug.yml"
+    pb.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [dict(DEBUG, name="Debug")]}]))
+    evf = tmp_path / "v.json"
+    evf.write_text(json.dumps(v))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(os.getcwd(), ".build", "collections"))
+    import shutil
+    p = subprocess.Popen(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@" + str(evf), "-e",
+                          "ansible_python_interpreter=" + shutil.which("python3"), str(pb)],
+                         start_new_session=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state = tmp_path / "state" / (v["comp"] + ".json")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if state.exists() and json.loads(state.read_text()).get("debug"):
+            break
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in the terminal does to the foreground group
+    p.communicate(timeout=60)
+    assert not alive(lab["pid"])  # the original had been stopped
+    res = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]
+    assert res["r"]["changed"] and cmdline(res["r"]["pid"]) == lab["cmdline"]
+    assert not state.exists()
