@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubedebug.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Collection-private module_utils: not a public API for other collections.
+"""IDE remote-attach configurations for a dlv headless server.
+
+Breakpoints set from an IDE by local path bind only if the IDE maps the local
+checkout onto the source paths the compiler recorded in the binary (DWARF).
+VS Code (vscode-go) has ``substitutePath`` for that; GoLand's "Go Remote"
+configuration has no mapping field (it maps through the project's GOPATH /
+module layout), so for GoLand the mapping is printed as an instruction.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from xml.sax.saxutils import quoteattr
+
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+
+_K8S_ROOT = re.compile(r"^(.*?/?k8s\.io/kubernetes)(/|$)")
+
+
+def remote_source_root(main_package_dir, main_package="cmd"):
+    """The tree root as recorded in the binary, from the main package's recorded directory.
+
+    ``_output/local/go/src/k8s.io/kubernetes/cmd/kube-apiserver`` ->
+    ``_output/local/go/src/k8s.io/kubernetes``; an absolute checkout path
+    ``/src/kubernetes/cmd/kube-apiserver`` -> ``/src/kubernetes``.
+    """
+    if not main_package_dir:
+        raise KubedebugError(
+            "the binary records no source directory for its main package",
+            hint="Was it built with -trimpath and stripped of DWARF? Rebuild it with kubedebug.lab.k8s_build",
+        )
+    d = main_package_dir.rstrip("/")
+    m = _K8S_ROOT.match(d)
+    if m:
+        return m.group(1)
+    parts = d.split("/")
+    if main_package in parts:
+        i = len(parts) - 1 - parts[::-1].index(main_package)
+        return "/".join(parts[:i]) or "/"
+    return posixpath.dirname(d)
+
+
+def vscode_configuration(name, host, port, local_root, remote_root):
+    """One launch.json configuration attaching vscode-go to a headless dlv."""
+    return {
+        "name": name,
+        "type": "go",
+        "request": "attach",
+        "mode": "remote",
+        "debugAdapter": "dlv-dap",
+        "host": host,
+        "port": int(port),
+        "substitutePath": [{"from": local_root, "to": remote_root}],
+        "showLog": False,
+    }
+
+
+def merge_launch_json(existing_text, configuration):
+    """launch.json text with ``configuration`` added or replacing the one of the same name.
+
+    Other configurations and keys are kept. Raises when the file is not plain
+    JSON (VS Code allows comments; we do not rewrite a file we cannot parse).
+    """
+    if existing_text is None or not existing_text.strip():
+        doc = {"version": "0.2.0", "configurations": []}
+    else:
+        try:
+            doc = json.loads(existing_text)
+        except ValueError as e:
+            raise KubedebugError(
+                "the existing launch.json is not plain JSON (%s); it is left as it is" % e,
+                hint="Remove comments/trailing commas from it, or point the IDE output directory elsewhere",
+            ) from e
+        if not isinstance(doc, dict) or not isinstance(doc.get("configurations", []), list):
+            raise KubedebugError("the existing launch.json has no configurations list; it is left as it is")
+    configs = [c for c in doc.get("configurations", []) if not (isinstance(c, dict) and c.get("name") == configuration["name"])]
+    configs.append(configuration)
+    doc["configurations"] = configs
+    doc.setdefault("version", "0.2.0")
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def goland_run_xml(name, host, port):
+    """A GoLand "Go Remote" run configuration (.run/NAME.run.xml)."""
+    return (
+        '<component name="ProjectRunConfigurationManager">\n'
+        '  <configuration default="false" name=%s type="GoRemoteDebugConfigurationType" factoryName="Go Remote" host=%s port=%s>\n'
+        '    <option name="disconnectOption" value="LEAVE" />\n'
+        '    <disconnect value="LEAVE" />\n'
+        '    <method v="2" />\n'
+        "  </configuration>\n"
+        "</component>\n"
+    ) % (quoteattr(name), quoteattr(host), quoteattr(str(int(port))))
+
+
+def safe_file_name(name):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "kubedebug"
