@@ -82,7 +82,7 @@ def test_only_the_runc_runtime_changes_not_kata():
     assert runtimes["runc"]["options"]["SystemdCgroup"] is True
     assert runtimes["kata"]["options"]["SystemdCgroup"] is False
     # a one-line change, comment kept
-    diff = [(a, b) for a, b in zip(DEFAULT_STYLE.splitlines(), new.splitlines()) if a != b]
+    diff = [(a, b) for a, b in zip(DEFAULT_STYLE.splitlines(), new.splitlines(), strict=True) if a != b]
     assert diff == [("            SystemdCgroup = false", "            SystemdCgroup = true")]
     assert "# the pause image" in new
 
