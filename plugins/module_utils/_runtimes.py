@@ -237,13 +237,14 @@ def set_containerd_driver(text, driver, source="config.toml"):
     too: containerd replaces the whole built-in runtime entry with the table it
     reads, and an entry with only ``options`` has an empty runtime type.
     """
-    if not text.strip():
-        text = "version = 2\n"
     doc = _toml_edit.loads(text, source)
     info = containerd_driver(doc, source)
     want = driver == "systemd"
     if info["systemd_cgroup"] is want or (not want and info["systemd_cgroup"] is None):
         return text
+    if not text.strip():
+        text = "version = 2\n"
+        info = containerd_driver(_toml_edit.loads(text, source), source)
     key = tuple(info["key"])
     if key[-1] == "SystemdCgroup" and info["runtime_type"] is None:
         text = _toml_edit.set_value(text, key[:-2] + ("runtime_type",), RUNC_V2, source)
