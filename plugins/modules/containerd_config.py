@@ -16,7 +16,7 @@ description:
   - The file is parsed with Python's C(tomllib); the value is located by its full key path (never by a pattern,
     so another runtime's C(SystemdCgroup) is never touched) and the edited text is parsed again and must equal
     the original with exactly that key changed. Comments and layout are kept.
-  - When it creates the runtime's table it also writes C(runtime_type = "io.containerd.runc.v2"): containerd
+  - When it creates the runtime's table it also writes C(runtime_type = "io.containerd.runc.v2"), because containerd
     replaces its built-in runtime entry with the table it reads, and an entry with only C(options) has no type.
   - A file that is not TOML, or whose layout would need rewriting (inline tables), is refused and left untouched.
   - A missing file means containerd's defaults (C(cgroupfs)); for V(systemd) it is created as a version 2

@@ -15,7 +15,7 @@ description:
   - A C(--cgroup-driver) flag wins over the config file, so wherever the flag appears in O(flags_files)
     (kubeadm's C(kubeadm-flags.env), C(/etc/default/kubelet), C(/etc/sysconfig/kubelet)) its value is set too.
     The flag is never added where it is not.
-  - The managed host needs no YAML library; the config reader understands top-level C(key: value) lines and
+  - The managed host needs no YAML library; the config reader understands the top-level keys of a YAML mapping and
     refuses (leaving the file untouched) what it cannot read, such as a C(cgroupDriver) value spread over lines.
   - Does not restart the kubelet; notify a handler on RV(changed).
 author:
