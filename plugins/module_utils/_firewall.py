@@ -95,7 +95,7 @@ def parse_source(value):
         pass
     try:
         net = ipaddress.ip_network(text, strict=False)
-        host = ipaddress.ip_network(text.split("/")[0])
+        host = ipaddress.ip_network(text.split("/", maxsplit=1)[0])
     except ValueError:
         raise KubedebugError(
             "Allowed source %r is not a CIDR" % (value,),
@@ -197,7 +197,7 @@ def parse_ufw_rules(text):
             continue
         try:
             net = ipaddress.ip_network(src, strict=False)
-            first, last, _ = parse_port(dport.replace(":", "-"))
+            first, last = parse_port(dport.replace(":", "-"))[:2]
         except (ValueError, KubedebugError):
             continue
         out.add(Rule("ipv6" if net.version == 6 else "ipv4", str(net), first, last, proto))

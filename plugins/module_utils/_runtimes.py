@@ -114,7 +114,7 @@ def _load_daemon_json(text, source):
 
 
 def _is_driver_opt(opt):
-    key, sep, _ = opt.partition("=")
+    key, sep = opt.partition("=")[:2]
     return bool(sep) and key.strip().lower() == EXEC_OPT
 
 

@@ -125,8 +125,7 @@ class _Scanner(object):
             raise _ScanError("unexpected %r" % self.peek())
 
     def basic_string(self):
-        """A one-line "basic" string; returns its value."""
-        assert self.peek() == '"'
+        """A one-line "basic" string (the scanner is at its opening quote); returns its value."""
         self.pos += 1
         out = []
         while True:
@@ -151,7 +150,7 @@ class _Scanner(object):
                 out.append(c)
 
     def literal_string(self):
-        assert self.peek() == "'"
+        """A one-line 'literal' string (the scanner is at its opening quote); returns its value."""
         end = self.text.find("'", self.pos + 1)
         nl = self.text.find("\n", self.pos + 1)
         if end < 0 or (0 <= nl < end):
@@ -439,8 +438,8 @@ def _edit(text, stmts, path, value):
         blank = nl
     depth = len(parent) - 1
     head_indent = unit * depth
-    snippet = "%s%s[%s]%s%s%s = %s%s" % (blank, head_indent, render_path(parent), nl,
-                                          head_indent + unit, render_key(path[-1]), rendered, nl)
+    snippet = "%s%s[%s]%s%s%s = %s%s" % (
+        blank, head_indent, render_path(parent), nl, head_indent + unit, render_key(path[-1]), rendered, nl)
     if pos < len(text) and not text[pos:].lstrip(" \t").startswith(("\n", "\r\n")):
         snippet += nl
     return _insert_at(text, pos, snippet)

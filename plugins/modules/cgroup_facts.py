@@ -20,7 +20,7 @@ description:
   - Finds the kubelet's C(cgroupDriver) in its config file, overridden by a C(--cgroup-driver) flag from its
     running command line or its flag files, and which runtime it talks to.
   - Returns a C(consistent) verdict for the kubelet and its runtime, the recommended driver and why.
-  - Never fails because of a broken config file: the problem is reported in C(errors) and C(consistent) is false.
+  - Never fails because of a broken config file; the problem is reported in C(errors) and C(consistent) is false.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:

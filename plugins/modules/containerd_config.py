@@ -21,7 +21,7 @@ description:
   - A file that is not TOML, or whose layout would need rewriting (inline tables), is refused and left untouched.
   - A missing file means containerd's defaults (C(cgroupfs)); for V(systemd) it is created as a version 2
     config holding only this setting.
-  - Does not restart containerd; notify a handler on RV(changed).
+  - Does not restart containerd; notify a handler when the task reports a change.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:

@@ -15,7 +15,7 @@ description:
   - A C(daemon.json) that is not a JSON object is refused and left untouched.
   - Refuses when the running C(dockerd) has C(--exec-opt) on its command line as well, because Docker
     will not start when a directive is given both as a flag and in C(daemon.json).
-  - Does not restart Docker; notify a handler on RV(changed).
+  - Does not restart Docker; notify a handler when the task reports a change.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:

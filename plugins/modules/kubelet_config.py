@@ -17,7 +17,7 @@ description:
     The flag is never added where it is not.
   - The managed host needs no YAML library; the config reader understands the top-level keys of a YAML mapping and
     refuses (leaving the file untouched) what it cannot read, such as a C(cgroupDriver) value spread over lines.
-  - Does not restart the kubelet; notify a handler on RV(changed).
+  - Does not restart the kubelet; notify a handler when the task reports a change.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:

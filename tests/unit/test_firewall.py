@@ -156,7 +156,9 @@ nets = st.builds(lambda a, p: str(ipaddress.ip_network("%s/%d" % (ipaddress.IPv4
 
 @given(st.lists(nets, max_size=4), st.lists(nets, max_size=4), st.lists(nets, max_size=4), st.lists(nets, max_size=4))
 def test_property_plan_never_touches_what_it_did_not_add(desired, recorded, foreign, on_host):
-    rules = lambda srcs: set(fw.desired_rules(srcs, ["2345"]))  # noqa: E731
+    def rules(srcs):
+        return set(fw.desired_rules(srcs, ["2345"]))
+
     d, rec, f = rules(desired), rules(recorded), rules(foreign) - rules(recorded)
     existing = rules(on_host) | f
     for state in ("present", "absent"):
