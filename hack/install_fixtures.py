@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Release-shaped Go, etcd, cfssl and Delve artifacts for the install tests.
 
 The install roles download upstream release files (go.dev tarballs, etcd and
@@ -23,7 +22,7 @@ generated eBPF objects. The vendor/ directory is rebuilt from the packages
 `go list` (GOPATH mode, as Debian builds delve) says cmd/dlv needs, and the
 eBPF trace backend (`dlv trace --ebpf`) is compiled out by build tag.
 
-Usage: hack/install_fixtures.py OUTDIR   (reuses OUTDIR when it is up to date)
+Usage: python3 hack/install_fixtures.py OUTDIR   (reuses OUTDIR when it is up to date)
 The directory itself is kept (a container may bind-mount it): only its
 content is replaced.
 """

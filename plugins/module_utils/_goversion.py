@@ -347,7 +347,7 @@ def go_version_for_tree(path):
                 value=raw,
             ) from None
     raise KubedebugError(
-        "No Go version found in %s (looked for %s)" % (path, ", ".join(rel for rel, _ in TREE_SOURCES)),
+        "No Go version found in %s (looked for %s)" % (path, ", ".join(source[0] for source in TREE_SOURCES)),
         "Point go_k8s_tree at the top of a Kubernetes checkout, or set go_version",
         path=path,
     )

@@ -20,7 +20,7 @@ description:
     (Delve refuses to debug programs built by a Go outside its range). Roles call it before they install anything.
   - Reads files and runs C(go env GOVERSION); changes nothing.
 author:
-  - kubedebug.lab contributors
+  - Kubedebug Lab Developers (@kubedebug-lab)
 options:
   go_version:
     description:
@@ -82,9 +82,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same way in check mode.
+    description: Read-only; runs the same way in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
 notes:
   - The Delve-Go table follows the C(Min/MaxSupportedVersionOfGoMinor) constants of Delve's C(pkg/goversion/compat.go).
 """
