@@ -18,7 +18,24 @@ apt_packages=(
   golang-github-modern-go-reflect2-dev
   # systemd tooling on the host (systemd-escape, unit parsing in tests)
   systemd
+  # Go libraries Delve's source needs: hack/install_fixtures.py vendors them into
+  # the release-shaped delve tarball the install tests build offline
+  golang-github-cosiner-argv-dev golang-github-derekparker-trie-dev golang-github-go-delve-liner-dev
+  golang-github-google-go-dap-dev golang-github-hashicorp-golang-lru-dev golang-github-mattn-go-isatty-dev
+  golang-github-mattn-go-colorable-dev golang-github-sirupsen-logrus-dev golang-github-spf13-cobra-dev
+  golang-golang-x-arch-dev golang-golang-x-sys-dev golang-gopkg-yaml.v2-dev golang-starlark-dev
 )
+
+# `apt-get source` (Kubernetes, Delve sources) needs deb-src entries: the
+# first stanza of debian.sources with Types: deb-src.
+deb_src() {
+  local src=/etc/apt/sources.list.d/debian.sources dst=/etc/apt/sources.list.d/debian-src.sources
+  [[ -f $dst || ! -f $src ]] && return 0
+  grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && return 0
+  log "apt: adding deb-src entries ($dst)"
+  awk 'BEGIN{RS=""; ORS="\n"} NR==1{sub(/Types: deb/, "Types: deb-src"); print; exit}' "$src" >"$dst"
+  apt-get update -qq
+}
 
 host_packages() {
   local missing=()
@@ -52,8 +69,8 @@ venv() {
 }
 
 case "${1:-all}" in
-  all) host_packages; venv ;;
+  all) host_packages; deb_src; venv ;;
   venv) venv ;;
-  host) host_packages ;;
+  host) host_packages; deb_src ;;
   *) echo "usage: $0 [all|venv|host]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,264 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubedebug.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: go_toolchain_info
+short_description: Decide the Go and Delve versions to install, and check that they fit
+version_added: 0.1.0
+description:
+  - Works out the Go version to use, from (first that is set) O(go_version), the installed Go binary O(go_bin),
+    the Kubernetes tree O(k8s_tree) (its C(.go-version), then C(build/build-image/cross/VERSION), then the
+    C(toolchain)/C(go) directive of C(go.mod)), or O(default_go_version).
+  - Works out the Delve version, O(delve_version) or, when that is empty, the newest of O(delve_releases)
+    that supports that Go version.
+  - Fails, naming both versions and the fix, when the Delve release does not support the Go version
+    (Delve refuses to debug programs built by a Go outside its range). Roles call it before they install anything.
+  - Reads files and runs C(go env GOVERSION); changes nothing.
+author:
+  - Kubedebug Lab Developers (@kubedebug-lab)
+options:
+  go_version:
+    description:
+      - The Go release to use, for example V(1.19.8), V(go1.21.0) or V(1.22rc1). Wins over every other source.
+      - A bare V(1.19) is resolved to the newest 1.19.x in O(go_releases) when there is one.
+    type: str
+  go_bin:
+    description:
+      - Path of an installed C(go) binary; its version (C(go env GOVERSION), or C(go version) for Go before 1.16) is used.
+    type: path
+  k8s_tree:
+    description:
+      - Top directory of a Kubernetes source tree; the Go version it asks for is used.
+    type: path
+  default_go_version:
+    description:
+      - The Go release to use when none of O(go_version), O(go_bin) and O(k8s_tree) is set.
+    type: str
+  go_releases:
+    description:
+      - Go releases the caller can install (for example the keys of a checksum table). A bare version such as
+        the V(1.19) of a C(go.mod) C(go) directive becomes the newest of these with the same minor version.
+    type: list
+    elements: str
+    default: []
+  delve_version:
+    description:
+      - The Delve release to use, for example V(1.20.2). Empty means the newest of O(delve_releases) that supports the Go version.
+    type: str
+  delve_releases:
+    description:
+      - Delve releases the caller can install, to choose from when O(delve_version) is empty.
+    type: list
+    elements: str
+    default: []
+  delve_go_compat:
+    description:
+      - Extra rows for the table of Go versions each Delve release supports, for releases newer than the built-in table.
+        They win over built-in rows.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      delve:
+        description: A Delve release (V(1.28.0)) or a whole series (V(1.28.*)).
+        type: str
+        required: true
+      delve_last:
+        description: The last Delve release the row covers (V(1.28.*) for every patch release). Defaults to O(delve_go_compat[].delve).
+        type: str
+      go_min:
+        description: Oldest supported Go minor version (V(1.26)).
+        type: str
+        required: true
+      go_max:
+        description: Newest supported Go minor version (V(1.28)).
+        type: str
+        required: true
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same way in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
+notes:
+  - The Delve-Go table follows the C(Min/MaxSupportedVersionOfGoMinor) constants of Delve's C(pkg/goversion/compat.go).
+"""
+
+EXAMPLES = r"""
+- name: Which Go does this Kubernetes tree want, and which Delve fits it?
+  kubedebug.lab.go_toolchain_info:
+    k8s_tree: /usr/local/src/kubernetes
+    go_releases: ["1.15.5", "1.19.8"]
+    delve_releases: ["1.7.3", "1.20.2", "1.22.1"]
+  register: toolchain
+
+- name: Check a pair before installing anything
+  kubedebug.lab.go_toolchain_info:
+    go_version: "1.22.1"
+    delve_version: "1.20.2"
+  # fails: Delve 1.20.2 is too old for Go 1.22.1: it supports Go 1.18 to 1.20 ...
+
+- name: Version of an installed Go
+  kubedebug.lab.go_toolchain_info:
+    go_bin: /opt/kubedebug/go/1.19.8/bin/go
+"""
+
+RETURN = r"""
+go_version:
+  description: The Go release decided on, as go.dev names it (no C(go) prefix). Null when no Go source was given.
+  returned: always
+  type: str
+  sample: "1.19.8"
+go_minor:
+  description: Its minor version.
+  returned: always
+  type: str
+  sample: "1.19"
+go_version_source:
+  description: What decided the Go version (an option name, or the tree file that was read).
+  returned: always
+  type: str
+  sample: "/usr/local/src/kubernetes/build/build-image/cross/VERSION"
+go_version_raw:
+  description: The value as found in that source, before normalisation.
+  returned: always
+  type: str
+  sample: "v1.15.5-1"
+delve_version:
+  description: The Delve release decided on. Null when neither O(delve_version) nor O(delve_releases) was given.
+  returned: always
+  type: str
+  sample: "1.20.2"
+delve_version_source:
+  description: Why that Delve release.
+  returned: always
+  type: str
+  sample: "newest of delve_releases that supports Go 1.19"
+delve_go_min:
+  description: Oldest Go minor version the Delve release supports.
+  returned: when a Delve version was decided
+  type: str
+  sample: "1.18"
+delve_go_max:
+  description: Newest Go minor version the Delve release supports.
+  returned: when a Delve version was decided
+  type: str
+  sample: "1.20"
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import (
+    GoVersion,
+    check_pair,
+    compat_table,
+    delve_go_range,
+    go_version_for_tree,
+    newest_delve_for_go,
+    newest_patch,
+    parse_go_version_output,
+)
+
+
+def installed_go_version(module, go_bin):
+    if not os.path.isfile(go_bin):
+        raise KubedebugError(
+            "go_bin %s does not exist" % go_bin,
+            "Install Go first (role kubedebug.lab.go sets go_bin), or give the Go version instead",
+            go_bin=go_bin,
+        )
+    rc, out, err = module.run_command([go_bin, "env", "GOVERSION"])
+    if rc != 0 or not out.strip():
+        # Go < 1.16 has no GOVERSION variable.
+        rc, out, err = module.run_command([go_bin, "version"])
+        if rc != 0:
+            raise KubedebugError("%s version failed: %s" % (go_bin, (err or out).strip()), "Check that go_bin is a working Go toolchain", go_bin=go_bin)
+    return parse_go_version_output(out), out.strip()
+
+
+def decide_go(module, p):
+    if p["go_version"]:
+        return GoVersion.parse(p["go_version"]), "go_version", p["go_version"]
+    if p["go_bin"]:
+        version, raw = installed_go_version(module, p["go_bin"])
+        return version, "go_bin %s" % p["go_bin"], raw
+    if p["k8s_tree"]:
+        version, rel, raw = go_version_for_tree(p["k8s_tree"])
+        return version, os.path.join(p["k8s_tree"], rel), raw
+    if p["default_go_version"]:
+        return GoVersion.parse(p["default_go_version"]), "default_go_version", p["default_go_version"]
+    return None, None, None
+
+
+def run(module):
+    p = module.params
+    result = dict(changed=False, go_version=None, go_minor=None, go_version_source=None, go_version_raw=None, delve_version=None, delve_version_source=None)
+    table = compat_table(p["delve_go_compat"])
+
+    go, source, raw = decide_go(module, p)
+    if go is not None:
+        resolved = newest_patch(go, p["go_releases"])
+        if resolved is not go:
+            source = "%s (%s; newest known %s.x)" % (source, raw, go.minor_str)
+        go = resolved
+        result.update(go_version=str(go), go_minor=go.minor_str, go_version_source=source, go_version_raw=raw)
+
+    if p["delve_version"]:
+        delve, delve_source = p["delve_version"], "delve_version"
+    elif p["delve_releases"] and go is not None:
+        delve = newest_delve_for_go(go, p["delve_releases"], table)
+        delve_source = "newest of delve_releases that supports Go %s" % go.minor_str
+    else:
+        delve = delve_source = None
+
+    if delve is not None:
+        if go is not None:
+            go_min, go_max = check_pair(delve, go, table)
+        else:
+            go_min, go_max = delve_go_range(delve, table)
+        result.update(delve_version=delve, delve_version_source=delve_source, delve_go_min=go_min.minor_str, delve_go_max=go_max.minor_str)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            go_version=dict(type="str"),
+            go_bin=dict(type="path"),
+            k8s_tree=dict(type="path"),
+            default_go_version=dict(type="str"),
+            go_releases=dict(type="list", elements="str", default=[]),
+            delve_version=dict(type="str"),
+            delve_releases=dict(type="list", elements="str", default=[]),
+            delve_go_compat=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    delve=dict(type="str", required=True),
+                    delve_last=dict(type="str"),
+                    go_min=dict(type="str", required=True),
+                    go_max=dict(type="str", required=True),
+                ),
+            ),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except KubedebugError as err:
+        fail_from_error(module, err)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
