@@ -216,7 +216,7 @@ def debug(params, sup, main_pid_of=None, version_of=None):
         result["stopped"] = _supervise.stop(running["pid"], params["stop_timeout"])
     elif state is not None:
         # Interrupted earlier: the original may still run.
-        again = _find_original(original)
+        again = find_exact(original["argv"])
         if again:
             result["stopped"] = _supervise.stop(again, params["stop_timeout"])
     info = sup.start(component, built["argv"], original["env"], original["cwd"], original["uid"], original["gid"])
@@ -243,9 +243,9 @@ def debug(params, sup, main_pid_of=None, version_of=None):
     return result
 
 
-def _find_original(original):
-    """pid of a running process with exactly the original argv, if any."""
-    want = encode_argv(original["argv"])
+def find_exact(argv):
+    """pid of a running process whose /proc/PID/cmdline is exactly argv, if any."""
+    want = encode_argv(argv)
     for pid in _procfs.pids():
         try:
             if cmdline_of(pid) == want and pid != os.getpid():
@@ -274,7 +274,7 @@ def restore(params, sup):
         return result
     if state.get("debug"):
         sup.stop(state["debug"], params["stop_timeout"])
-    running = _find_original(original)
+    running = find_exact(original["argv"])
     if running:
         pid, log = running, None
     else:

@@ -124,9 +124,29 @@ class DelveClient:
     def halt(self):
         return self.call("Command", {"name": "halt"})["State"]
 
-    def create_breakpoint(self, function=None, file=None, line=None):
-        bp = {"functionName": function} if function else {"file": file, "line": int(line)}
-        return self.call("CreateBreakpoint", {"Breakpoint": bp})["Breakpoint"]
+    def find_location(self, spec, timeout=120.0):
+        """Resolve a location spec the way dlv's own ``break`` command does.
+
+        Function names match by suffix, so ``k8s.io/apiserver/...handlers.getResourceHandler.func1``
+        finds the vendored ``k8s.io/kubernetes/vendor/k8s.io/apiserver/...`` of a GOPATH build,
+        and ``file:line`` accepts the tail of the recorded path.
+        """
+        args = {"Scope": {"GoroutineID": -1, "Frame": 0}, "Loc": spec, "IncludeNonExecutableLines": False}
+        return self.call("FindLocation", args, timeout=timeout).get("Locations") or []
+
+    def create_breakpoint(self, function=None, file=None, line=None, timeout=120.0):
+        # On a large binary (a debug kube-apiserver is ~200 MB) dlv reads DWARF on
+        # first use, which can take a while on a busy host: hence the long timeout.
+        spec = function if function else "%s:%d" % (file, int(line))
+        locs = self.find_location(spec, timeout)
+        if not locs:
+            raise DelveError("no location matches %s" % spec)
+        if len(locs) > 1:
+            names = sorted({(lc.get("function") or {}).get("name") or "%s:%s" % (lc.get("file"), lc.get("line")) for lc in locs})
+            raise DelveError("%s is ambiguous: it matches %s" % (spec, ", ".join(names[:8])))
+        loc = locs[0]
+        bp = {"addr": loc["pc"], "addrs": loc.get("pcs") or [loc["pc"]]}
+        return self.call("CreateBreakpoint", {"Breakpoint": bp}, timeout=timeout)["Breakpoint"]
 
     def clear_breakpoint(self, bp_id):
         return self.call("ClearBreakpoint", {"Id": bp_id})
@@ -198,7 +218,7 @@ def breakpoint_check(host, port, function=None, file=None, line=None, trigger=No
             if st.get("exited"):
                 raise exited_error(st, "before the check")
         try:
-            bp = client.create_breakpoint(function, file, line)
+            bp = client.create_breakpoint(function, file, line, timeout=max(120.0, timeout))
         except DelveError as e:
             raise KubedebugError(
                 "cannot set a breakpoint at %s: %s" % (function or "%s:%s" % (file, line), e.msg),

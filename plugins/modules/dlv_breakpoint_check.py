@@ -65,6 +65,14 @@ options:
     description: Seconds to wait for the hit.
     type: float
     default: 60
+  ready_timeout:
+    description:
+      - With a trigger, first run it without a breakpoint until it succeeds (exit code 0, or an HTTP status below 500),
+        for at most this many seconds, so the component is serving before dlv stops it. Halting a Go program in the
+        first seconds of its start-up can wedge dlv.
+      - V(0) skips the wait.
+    type: float
+    default: 180
   hold:
     description: Seconds to stay stopped at the breakpoint before resuming (to prove probes do not kill a paused component).
     type: float
@@ -135,6 +143,10 @@ trigger:
   description: Result of the trigger (C(status) for HTTP, C(rc)/C(stdout)/C(stderr) for a command, or C(error)).
   returned: success
   type: dict
+ready_seconds:
+  description: Time the trigger took to first succeed without a breakpoint (see O(ready_timeout)).
+  returned: success
+  type: float
 running_after:
   description: The target runs again after the check.
   returned: success
@@ -146,6 +158,7 @@ state:
 """
 
 import subprocess
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
@@ -180,6 +193,25 @@ def make_trigger(p):
     return None
 
 
+def trigger_ok(result):
+    if "rc" in result:
+        return result["rc"] == 0
+    return result.get("status") is not None and result["status"] < 500
+
+
+def wait_ready(trigger, timeout):
+    """Run the trigger until it succeeds; return (ok, last result, seconds)."""
+    t0 = time.monotonic()
+    last = {}
+    while True:
+        last = trigger()
+        if trigger_ok(last):
+            return True, last, time.monotonic() - t0
+        if time.monotonic() - t0 >= timeout:
+            return False, last, time.monotonic() - t0
+        time.sleep(2)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -196,6 +228,7 @@ def main():
             trigger_client_key=dict(type="path", no_log=False),
             trigger_command=dict(type="list", elements="str"),
             timeout=dict(type="float", default=60),
+            ready_timeout=dict(type="float", default=180),
             hold=dict(type="float", default=0),
             stack_depth=dict(type="int", default=10),
         ),
@@ -215,11 +248,22 @@ def main():
                 client.close()
             result = dict(changed=False, state={"running": bool(st.get("Running")), "exited": bool(st.get("exited"))})
         else:
+            trigger = make_trigger(p)
+            ready_seconds = 0.0
+            if trigger is not None and p["ready_timeout"] > 0:
+                ok, last, ready_seconds = wait_ready(trigger, p["ready_timeout"])
+                if not ok:
+                    raise KubedebugError(
+                        "the trigger did not succeed within %s s, before any breakpoint was set: %s" % (p["ready_timeout"], last),
+                        hint="Is the component serving (check its log)? Fix the trigger (kubeconfig, URL, token), or set ready_timeout: 0",
+                        trigger=last,
+                    )
             result = breakpoint_check(
-                host, port, function=p["function"], file=p["file"], line=p["line"], trigger=make_trigger(p),
+                host, port, function=p["function"], file=p["file"], line=p["line"], trigger=trigger,
                 timeout=p["timeout"], hold=p["hold"], stack_depth=p["stack_depth"],
             )
             result["changed"] = False
+            result["ready_seconds"] = round(ready_seconds, 3)
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
     module.exit_json(**result)
