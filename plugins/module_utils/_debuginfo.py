@@ -136,9 +136,12 @@ class ElfFile:
             headers.append((name_off, sh_type, flags, addr, offset, size))
         strtab_hdr = headers[shstrndx]
         strtab = self._read(strtab_hdr[4], strtab_hdr[5])
+        file_size = os.fstat(self._f.fileno()).st_size
         for name_off, sh_type, flags, addr, offset, size in headers:
             end = strtab.find(b"\0", name_off)
             name = strtab[name_off:end if end >= 0 else None].decode("latin-1")
+            if sh_type != SHT_NOBITS and sh_type != 0 and offset + size > file_size:
+                raise _ElfError("truncated file: section %s ends at byte %d, the file has %d" % (name, offset + size, file_size))
             self.sections.append(ElfSection(name, sh_type, flags, addr, offset, size))
 
     def section(self, name):

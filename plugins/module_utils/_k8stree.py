@@ -582,7 +582,9 @@ def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2
     vf = os.path.join(root, VERSION_FILE)
     if os.path.exists(vf):
         env["KUBE_GIT_VERSION_FILE"] = vf
-    return {"mode": mode, "make_vars": make_vars, "env": env, "patches": patches, "reflect2": r2, "notes": notes}
+    return {"mode": mode, "make_vars": make_vars, "make_args": ["%s=%s" % kv for kv in sorted(make_vars.items())],
+            "env": env, "patches": patches, "reflect2": r2, "notes": notes, "component_dirs": dict(COMPONENTS),
+            "tree_output_dir": os.path.join(root, "_output", "bin")}
 
 
 def stamp_key(tree, plan, go_version, component, fp):
