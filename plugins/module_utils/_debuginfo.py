@@ -701,6 +701,14 @@ def _main_package_dir(files):
     return None
 
 
+_MAIN_ONLY = "-gcflags %r has no all= prefix, so only the main package was compiled without optimisation"
+
+
+def _main_only_gcflags(gcflags):
+    tokens = (gcflags or "").split()
+    return "-N" in tokens and not any(t.startswith("all=") for t in tokens)
+
+
 def analyze(path, min_unoptimized_share=DEFAULT_MIN_UNOPTIMIZED_SHARE, sample=10):
     """Everything ``go_debug_info`` reports about ``path``; raises KubedebugError."""
     if not os.path.exists(path):
@@ -739,9 +747,9 @@ def _analyze(path, min_share, sample):
         "main_package_dir": None,
         "debuggable": False,
         "reasons": [],
-        "warnings": [],
+        "notes": [],
     }
-    reasons, warnings = result["reasons"], result["warnings"]
+    reasons, notes = result["reasons"], result["notes"]
     with ElfFile(path) as elf:
         result["stripped"] = elf.section(".symtab") is None
         version, modinfo = read_buildinfo(elf)
@@ -784,20 +792,23 @@ def _analyze(path, min_share, sample):
         reasons.append("not a Go binary (no .go.buildinfo, no .gopclntab): Delve debugs Go programs only")
     elif not result["dwarf_present"]:
         why = "no DWARF debug info (no .debug_info section)"
-        if "-w" in ld_tokens or "-s" in ld_tokens:
-            why += ": it was linked with -ldflags %r; Kubernetes' default GOLDFLAGS '-s -w' strips DWARF" % ldflags
+        strip = [t for t in ld_tokens if t in ("-s", "-w")]
+        if strip:
+            why += ": it was linked with %s in -ldflags (Kubernetes' default GOLDFLAGS '-s -w' strips DWARF)" % " ".join(strip)
         reasons.append(why + "; rebuild with GOLDFLAGS=\"\" (or DBG=1 on trees that have it)")
+        if _main_only_gcflags(gcflags):
+            reasons.append(_MAIN_ONLY % gcflags + "; use GOGCFLAGS=\"all=-N -l\"")
     elif cus["go"] == 0:
         reasons.append("DWARF present but no Go compile units found in .debug_info")
     elif result["unoptimized_share"] < min_share:
         why = "only %d of %d Go compile units (%.1f%%) were built with -N -l; at least %.0f%% are needed" % (
             cus["unoptimized"], cus["go"], 100.0 * result["unoptimized_share"], 100.0 * min_share)
-        if gcflags and "all=" not in gcflags and "-N" in gcflags:
-            why += ": -gcflags %r has no all= prefix, so only the main package was compiled without optimisation" % gcflags
+        if _main_only_gcflags(gcflags):
+            why += ": " + _MAIN_ONLY % gcflags
         reasons.append(why + "; rebuild with GOGCFLAGS=\"all=-N -l\" (or DBG=1)")
     if result["is_go"] and result["dwarf_present"] and result["stripped"]:
-        warnings.append("no ELF symbol table (.symtab): linked with -s; Delve still works from DWARF and .gopclntab")
+        notes.append("no ELF symbol table (.symtab): linked with -s; Delve still works from DWARF and .gopclntab")
     if result["is_go"] and "-trimpath" in settings and settings.get("-trimpath") == "true":
-        warnings.append("built with -trimpath: source paths are module-relative, map them in your IDE (substitutePath)")
+        notes.append("built with -trimpath: source paths are module-relative, map them in your IDE (substitutePath)")
     result["debuggable"] = not reasons
     return result

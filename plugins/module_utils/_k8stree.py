@@ -576,6 +576,12 @@ def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2
         patches.append({"name": "reflect2", "file": REFLECT2_VENDOR_DIR, "reason": r2["reason"] or "requested"})
     elif r2["needed"]:
         notes.append("reflect2 fix NOT applied (k8s_build_patch_reflect2: never): %s" % r2["reason"])
+    golang_sh = _read(os.path.join(root, GOLANG_SH)) or ""
+    for p in patches:
+        if p["name"] == "reflect2":
+            p["applied"] = bool(r2.get("applied"))
+        else:
+            p["applied"] = patched_golang_sh(golang_sh, p["name"]) == golang_sh
     env = {"GOTOOLCHAIN": "local", "GOFLAGS": ""}
     if feats["force_host_go"]:
         env["FORCE_HOST_GO"] = "y"

@@ -148,7 +148,7 @@ reasons:
   returned: success
   type: list
   elements: str
-warnings:
+notes:
   description: Things that do not block debugging but matter (no symbol table, trimmed paths).
   returned: success
   type: list

@@ -166,13 +166,13 @@ def test_symtab_stripped_still_debuggable_with_warning(bins):
         assert elf.section(".symtab") is None and elf.section(".debug_info") is not None
     assert r["stripped"] is True and r["dwarf_present"] is True
     assert r["debuggable"] is True
-    assert any(".symtab" in w for w in r["warnings"])
+    assert any(".symtab" in w for w in r["notes"])
 
 
 def test_trimpath_warns_and_records_module_path(bins):
     r = di.analyze(bins["trimpath"])
     assert r["main_package_dir"] == "example.com/dbgprobe"
-    assert any("trimpath" in w for w in r["warnings"])
+    assert any("trimpath" in w for w in r["notes"])
 
 
 def test_compression_variants_agree(bins):
