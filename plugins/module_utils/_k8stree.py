@@ -567,12 +567,9 @@ def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2
     r2 = reflect2_status(root, go_version, reflect2_source)
     r2["mode"] = reflect2
     if reflect2 == "always" or (reflect2 == "auto" and r2["needed"]):
-        if not reflect2_source or not os.path.isdir(reflect2_source):
-            raise KubedebugError(
-                "the reflect2 fix is needed (%s) but its replacement %s is missing" % (r2["reason"], reflect2_source),
-                "apt-get install golang-github-modern-go-reflect2-dev (Debian), or set k8s_build_reflect2_source to a "
-                "github.com/modern-go/reflect2 >= 1.0.2 checkout, or k8s_build_patch_reflect2: never to build as is",
-                reflect2=r2)
+        # A missing replacement is not fatal here: the k8s_build role installs Debian's package
+        # before patching, and k8s_tree_patch fails with the fix if it is still missing then.
+        r2["source_present"] = bool(reflect2_source and os.path.isdir(reflect2_source))
         patches.append({"name": "reflect2", "file": REFLECT2_VENDOR_DIR, "reason": r2["reason"] or "requested"})
     elif r2["needed"]:
         notes.append("reflect2 fix NOT applied (k8s_build_patch_reflect2: never): %s" % r2["reason"])

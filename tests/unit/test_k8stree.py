@@ -316,8 +316,10 @@ def test_plan_reflect2_not_needed_with_old_go_or_new_reflect2(tree120, tmp_path,
 
 def test_plan_reflect2_source_missing(tree120, tmp_path):
     t = kt.inspect_tree(tree120)
+    plan = kt.plan_build(t, (1, 19, 8), reflect2_source=str(tmp_path / "none"))
+    assert [p["name"] for p in plan["patches"]] == ["reflect2"] and plan["reflect2"]["source_present"] is False
     with pytest.raises(KubedebugError) as e:
-        kt.plan_build(t, (1, 19, 8), reflect2_source=str(tmp_path / "none"))
+        kt.apply_patch(tree120, "reflect2", str(tmp_path / "b"), str(tmp_path / "none"))
     assert "golang-github-modern-go-reflect2-dev" in str(e.value)
 
 
