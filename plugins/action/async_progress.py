@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import time
 
 from ansible.errors import AnsibleActionFail
@@ -23,7 +25,19 @@ def _fmt(seconds):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("jid", "what", "log", "interval", "timeout", "started"))
+    _VALID_ARGS = frozenset(("jid", "what", "log", "interval", "timeout", "started", "check_every"))
+
+    def _running(self, jid, async_dir):
+        """True while the job's status file says started and not finished (one cheap `cat`, no module run)."""
+        path = self._connection._shell.join_path(async_dir, jid)
+        res = self._low_level_execute_command("cat %s" % shlex.quote(path), sudoable=True)
+        if res.get("rc") != 0:
+            return None  # not there (yet): let async_status decide
+        try:
+            data = json.loads(res.get("stdout") or "")
+        except ValueError:
+            return True  # being rewritten
+        return bool(data.get("started")) and data.get("finished") in (False, 0)
 
     def _status(self, jid, async_dir, task_vars, mode="status"):
         return self._execute_module(
@@ -43,6 +57,7 @@ class ActionModule(ActionBase):
                 "interval": {"type": "int", "default": 30},
                 "timeout": {"type": "int", "default": 7200},
                 "started": {"type": "float"},
+                "check_every": {"type": "int", "default": 2},
             },
         )
         if args["interval"] < 1 or args["timeout"] < 1:
@@ -53,20 +68,26 @@ class ActionModule(ActionBase):
         host = task_vars.get("inventory_hostname", "") if task_vars else ""
         tail = " (follow it: tail -f %s)" % args["log"] if args["log"] else ""
         status = {}
+        last_line = None
+        missing = 0
         while True:
-            status = self._status(args["jid"], async_dir, task_vars)
+            running = self._running(args["jid"], async_dir)
             elapsed = time.monotonic() - t0 + offset
-            if status.get("finished") or (status.get("failed") and not status.get("started", True)):
-                break
-            if status.get("failed") and "could not find job" in str(status.get("msg", "")):
-                break
+            if running is None:
+                missing += 1
+            if running is False or (running is None and missing > 3):
+                status = self._status(args["jid"], async_dir, task_vars)
+                if status.get("finished") or status.get("failed"):
+                    break
             if elapsed > args["timeout"]:
                 result.update(failed=True, elapsed=int(elapsed), ansible_job_id=args["jid"],
                               msg="%s: still running after %s (timeout %ds); it keeps running in the background%s" % (
                                   args["what"], _fmt(elapsed), args["timeout"], tail))
                 return result
-            display.display("[%s] %s: running for %s%s" % (host, args["what"], _fmt(elapsed), tail))
-            time.sleep(min(args["interval"], max(1, args["timeout"] - elapsed)))
+            if last_line is None or time.monotonic() - last_line >= args["interval"]:
+                display.display("[%s] %s: running for %s%s" % (host, args["what"], _fmt(elapsed), tail))
+                last_line = time.monotonic()
+            time.sleep(max(1, min(args["check_every"], args["interval"])))
         elapsed = time.monotonic() - t0 + offset
         self._status(args["jid"], async_dir, task_vars, mode="cleanup")
         for key in ("rc", "stdout", "stderr", "stdout_lines", "stderr_lines", "cmd", "start", "end", "delta", "msg"):

@@ -11,7 +11,7 @@ module: async_progress
 short_description: Wait for an async task and show that it is alive (elapsed time, the log to tail)
 version_added: 0.1.0
 description:
-  - Polls a job started with C(async:) and C(poll: 0) until it finishes, printing a line such as
+  - Waits for a job started with C(async:) and C(poll: 0) until it finishes, printing a line such as
     C([host] build kube-apiserver: running for 3m30s (follow it: tail -f /var/cache/kubedebug/build/logs/build.log))
     every O(interval) seconds, instead of a silent task or a wall of C(FAILED - RETRYING) lines.
   - Returns the job's result (C(rc), C(stdout), C(stderr)...) and fails when the job failed, timed out or vanished.
@@ -32,9 +32,15 @@ options:
     description: Log file on the host that the job writes to; shown so the user can C(tail -f) it.
     type: str
   interval:
-    description: Seconds between polls (and progress lines).
+    description: Seconds between progress lines.
     type: int
     default: 30
+  check_every:
+    description:
+      - Seconds between looks at the job's status file (a C(cat) over the connection, no module run), so the task
+        ends within this many seconds of the job.
+    type: int
+    default: 2
   timeout:
     description: Give up waiting after this many seconds (the job itself keeps running).
     type: int

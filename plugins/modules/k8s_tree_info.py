@@ -174,6 +174,10 @@ stale:
   returned: when O(stamp_dir) is set
   type: list
   elements: str
+tools:
+  description: Where C(make), C(gcc) and C(rsync) are on PATH (null when missing).
+  returned: when O(components) is set
+  type: dict
 stale_reasons:
   description: Per stale component, why.
   returned: when O(stamp_dir) is set
@@ -189,6 +193,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+
+
+#: What `make WHAT=cmd/...` runs besides go (rsync: hack/lib/golang.sh places binaries with it; gcc: cgo).
+BUILD_TOOLS = ("make", "gcc", "rsync")
 
 
 def _run_version(module, binary, args, what, hint):
@@ -275,6 +283,8 @@ def main():
             else:
                 module.warn("dlv not found (%s): the Delve/Go compatibility check was skipped" % p["dlv_bin"])
             result["dlv"] = dlv
+        if p["components"]:
+            result["tools"] = {t: shutil.which(t) for t in BUILD_TOOLS}
         fp = kt.fingerprint(tree["root"]) if p["fingerprint"] else None
         if fp is not None:
             result["fingerprint"] = fp
