@@ -113,6 +113,7 @@ def _strip_comments(script):
 _DBG_TEST = re.compile(r"""\$\{DBG(?::-)?\}"?\s*(?:==|=)\s*"?1""")
 _GOLDFLAGS_DEFAULT = re.compile(r"\$\{GOLDFLAGS=([^}]*)\}")
 _TRIMPATH_KUBE_ROOT = re.compile(r"-trimpath=\$\{KUBE_ROOT\}")
+_TRIMPATH_REWRITTEN = re.compile(r"-trimpath=\$\{KUBE_GOPATH\}/src/\$\{KUBE_GO_PACKAGE\}=>\$\{KUBE_ROOT\}")
 _TRIMPATH_ANY = re.compile(r"-trimpath")
 
 
@@ -126,6 +127,7 @@ def build_features(golang_sh):
         ``hardcoded`` (added whatever the caller says), or ``none``.
       trimpath: ``kube_root`` (compiler ``-trimpath=${KUBE_ROOT}``: paths are
         recorded relative to the tree root, e.g. ``_output/local/go/src/k8s.io/kubernetes/...``),
+        ``kube_root_rewritten`` (the trimpath_rewrite patch is applied: absolute paths into the tree),
         ``other`` (some other -trimpath use), or ``none``.
       trimpath_under_dbg: -trimpath is still applied when DBG=1.
       gopath_symlink: the tree builds through ``_output/local/go/src/k8s.io/kubernetes``.
@@ -157,7 +159,9 @@ def build_features(golang_sh):
         if kind in strip_kinds:
             feats["strip_flags"] = kind
             break
-    if _TRIMPATH_KUBE_ROOT.search(code):
+    if _TRIMPATH_REWRITTEN.search(code):
+        feats["trimpath"] = "kube_root_rewritten"  # our trimpath_rewrite patch is in place
+    elif _TRIMPATH_KUBE_ROOT.search(code):
         feats["trimpath"] = "kube_root"
     elif _TRIMPATH_ANY.search(code):
         feats["trimpath"] = "other"
@@ -552,8 +556,12 @@ def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2
                         "reason": "hack/lib/golang.sh hard-codes '-s -w' in the link flags (GOLDFLAGS cannot remove it)"})
     elif feats["strip_flags"] == "overridable":
         notes.append("${GOLDFLAGS=-s -w} default: an explicit GOLDFLAGS='' keeps DWARF")
+    revert = []
+    if not absolute_paths and feats["trimpath"] == "kube_root_rewritten":
+        revert.append({"name": "trimpath_rewrite", "file": GOLANG_SH,
+                       "reason": "absolute paths were asked for before; put the tree's own -trimpath=${KUBE_ROOT} back"})
     if absolute_paths:
-        if feats["trimpath"] == "kube_root" and feats["gopath_symlink"]:
+        if feats["trimpath"] in ("kube_root", "kube_root_rewritten") and feats["gopath_symlink"]:
             patches.append({"name": "trimpath_rewrite", "file": "hack/lib/golang.sh",
                             "reason": "the tree trims paths to _output/local/go/src/k8s.io/kubernetes/...; rewrite them to %s" % root})
         elif feats["dbg"] and not feats["trimpath_under_dbg"] and not feats["gopath_symlink"]:
@@ -585,7 +593,7 @@ def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2
     vf = os.path.join(root, VERSION_FILE)
     if os.path.exists(vf):
         env["KUBE_GIT_VERSION_FILE"] = vf
-    return {"mode": mode, "make_vars": make_vars, "make_args": ["%s=%s" % kv for kv in sorted(make_vars.items())],
+    return {"mode": mode, "make_vars": make_vars, "revert": revert, "make_args": ["%s=%s" % kv for kv in sorted(make_vars.items())],
             "env": env, "patches": patches, "reflect2": r2, "notes": notes, "component_dirs": dict(COMPONENTS),
             "tree_output_dir": os.path.join(root, "_output", "bin")}
 
@@ -601,6 +609,7 @@ def stamp_key(tree, plan, go_version, component, fp):
         "make_vars": plan["make_vars"],
         "env": {k: v for k, v in sorted(plan["env"].items())},
         "patches": sorted(p["name"] for p in plan["patches"]),
+        "absolute_paths": any(p["name"] == "trimpath_rewrite" for p in plan["patches"]),
         "go_version": fmt_version(go_version, "go"),
     }
 

@@ -194,7 +194,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
-
 #: What `make WHAT=cmd/...` runs besides go (rsync: hack/lib/golang.sh places binaries with it; gcc: cgo).
 BUILD_TOOLS = ("make", "gcc", "rsync")
 

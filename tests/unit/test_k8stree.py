@@ -350,6 +350,15 @@ def test_plan_absolute_paths(tree120, tmp_path, replacement):
     t = kt.inspect_tree(tree120)
     plan = kt.plan_build(t, (1, 19, 8), absolute_paths=True, reflect2_source=replacement)
     assert [p["name"] for p in plan["patches"]] == ["trimpath_rewrite", "reflect2"]
+    # once patched, the tree still plans the same patch (applied) and asks to revert it when paths go back to trimmed
+    kt.apply_patch(tree120, "trimpath_rewrite", str(tmp_path / "b"))
+    t1 = kt.inspect_tree(tree120)
+    assert t1["features"]["trimpath"] == "kube_root_rewritten"
+    again = kt.plan_build(t1, (1, 19, 8), absolute_paths=True, reflect2_source=replacement)
+    assert [(p["name"], p["applied"]) for p in again["patches"]][0] == ("trimpath_rewrite", True)
+    back = kt.plan_build(t1, (1, 19, 8), absolute_paths=False, reflect2_source=replacement)
+    assert [p["name"] for p in back["revert"]] == ["trimpath_rewrite"]
+    assert plan["revert"] == []
     t2 = kt.inspect_tree(make_tree(tmp_path / "k", golang_sh=GOLANG_DBG_KEEPS_TRIM, reflect2=None))
     with pytest.raises(KubedebugError, match="substitutePath"):
         kt.plan_build(t2, (1, 19, 8), absolute_paths=True)
