@@ -302,7 +302,7 @@ def parse_modinfo(modinfo):
     """``go version -m`` lines -> {path, main_module, deps, settings}."""
     info = {"path": None, "main_module": None, "deps": 0, "settings": {}}
     for line in (modinfo or "").splitlines():
-        kind, _, rest = line.partition("\t")
+        kind, _sep, rest = line.partition("\t")
         if kind == "path":
             info["path"] = rest
         elif kind == "mod":
@@ -311,7 +311,7 @@ def parse_modinfo(modinfo):
         elif kind == "dep":
             info["deps"] += 1
         elif kind == "build":
-            key, _, value = rest.partition("=")
+            key, _sep, value = rest.partition("=")
             info["settings"][key] = _unquote(value)
     return info
 
@@ -649,10 +649,10 @@ def line_table_files(elf, stmt_list, unit):
 
     def entries():
         fmt_count = r.u(1)
-        fmt = [(r.uleb(), r.uleb()) for _ in range(fmt_count)]
+        fmt = [(r.uleb(), r.uleb()) for _i in range(fmt_count)]
         count = r.uleb()
         out = []
-        for _ in range(count):
+        for _i in range(count):
             ent = {}
             for content, form in fmt:
                 ent[content] = strings.resolve(_read_form(r, form, lunit, None), lunit)

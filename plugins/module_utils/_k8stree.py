@@ -49,7 +49,7 @@ REFLECT2_FIXED = (1, 0, 2)
 REFLECT2_BROKEN_FROM_GO = (1, 18)
 
 #: Directories never part of the source fingerprint.
-FINGERPRINT_EXCLUDE = {"_output", ".git", ".make", "_artifacts", ".kubedebug", "__pycache__"}
+FINGERPRINT_EXCLUDE = frozenset(("_output", ".git", ".make", "_artifacts", ".kubedebug", "__pycache__"))
 
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
 _GO_VERSION = re.compile(r"\bgo(\d+)\.(\d+)(?:\.(\d+))?((?:rc|beta)\d+)?\b")
@@ -607,7 +607,7 @@ def stamp_key(tree, plan, go_version, component, fp):
         "commit": tree["version"]["commit"],
         "fingerprint": fp["sha256"],
         "make_vars": plan["make_vars"],
-        "env": {k: v for k, v in sorted(plan["env"].items())},
+        "env": dict(sorted(plan["env"].items())),
         "patches": sorted(p["name"] for p in plan["patches"]),
         "absolute_paths": any(p["name"] == "trimpath_rewrite" for p in plan["patches"]),
         "go_version": fmt_version(go_version, "go"),
@@ -676,8 +676,8 @@ def apply_patch(root, name, backup_dir, reflect2_source=None, check_mode=False):
         after = patched_golang_sh(before, name)
         if after == before:
             return result
-        result.update(changed=True, files=[GOLANG_SH], diff={"before": before, "after": after,
-                                                           "before_header": GOLANG_SH, "after_header": GOLANG_SH + " (%s)" % name})
+        diff = {"before": before, "after": after, "before_header": GOLANG_SH, "after_header": GOLANG_SH + " (%s)" % name}
+        result.update(changed=True, files=[GOLANG_SH], diff=diff)
         if not check_mode:
             _backup(root, GOLANG_SH, backup_dir, name, False)
             _write_atomic(path, after.encode("utf-8"), os.stat(path).st_mode & 0o7777)
@@ -695,9 +695,10 @@ def apply_patch(root, name, backup_dir, reflect2_source=None, check_mode=False):
         new = sorted(n for n in os.listdir(reflect2_source) if source_files(n))
         files = ["remove %s/%s" % (REFLECT2_VENDOR_DIR, n) for n in old if n not in new]
         files += ["write %s/%s" % (REFLECT2_VENDOR_DIR, n) for n in new]
-        result.update(changed=True, files=files, diff={"before": "\n".join(old) + "\n", "after": "\n".join(new) + "\n",
-                                                      "before_header": REFLECT2_VENDOR_DIR + " (vendored)",
-                                                      "after_header": REFLECT2_VENDOR_DIR + " (from %s)" % reflect2_source})
+        diff = {"before": "\n".join(old) + "\n", "after": "\n".join(new) + "\n",
+                "before_header": REFLECT2_VENDOR_DIR + " (vendored)",
+                "after_header": REFLECT2_VENDOR_DIR + " (from %s)" % reflect2_source}
+        result.update(changed=True, files=files, diff=diff)
         if check_mode:
             return result
         for n in old:

@@ -11,14 +11,15 @@ module: async_progress
 short_description: Wait for an async task and show that it is alive (elapsed time, the log to tail)
 version_added: 0.1.0
 description:
-  - Waits for a job started with C(async:) and C(poll: 0) until it finishes, printing a line such as
-    C([host] build kube-apiserver: running for 3m30s (follow it: tail -f /var/cache/kubedebug/build/logs/build.log))
-    every O(interval) seconds, instead of a silent task or a wall of C(FAILED - RETRYING) lines.
+  - "Waits for a job started with C(async: N) and C(poll: 0) until it finishes, printing a line such as
+    C([host] make WHAT=cmd/kube-apiserver: running for 3m30s (follow it: tail -f /var/cache/kubedebug/build/logs/build.log))
+    every O(interval) seconds, instead of a silent task or a wall of C(FAILED - RETRYING) lines."
   - Returns the job's result (C(rc), C(stdout), C(stderr)...) and fails when the job failed, timed out or vanished.
   - Cleans the job's status file up once the job has finished.
-  - This is an action plugin: it runs on the controller and polls the host through M(ansible.builtin.async_status).
+  - This is an action plugin. It runs on the controller and looks at the host's async status file, then collects the
+    result through M(ansible.builtin.async_status).
 author:
-  - kubedebug.lab contributors
+  - Kubedebug Lab Developers (@kubedebug-lab)
 options:
   jid:
     description: The C(ansible_job_id) of the async task.

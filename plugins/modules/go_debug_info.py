@@ -21,7 +21,7 @@ description:
   - The Go runtime is always compiled with optimisation whatever the flags say, so a perfect debug build has a
     little under 100% (1468 of 1490 units for kube-apiserver v1.20.2 built with Go 1.19).
 author:
-  - kubedebug.lab contributors
+  - Kubedebug Lab Developers (@kubedebug-lab)
 options:
   path:
     description: The binary to inspect.

@@ -22,7 +22,7 @@ description:
     version) with the current one and returns the components that need a rebuild.
   - The decisions are taken from the tree's own files, never from a table of Kubernetes versions.
 author:
-  - kubedebug.lab contributors
+  - Kubedebug Lab Developers (@kubedebug-lab)
 options:
   path:
     description: Root of the Kubernetes tree (the directory holding C(Makefile), C(hack/), C(cmd/)).
@@ -142,6 +142,12 @@ dlv:
   description: The Delve found at O(dlv_bin), its version and whether it supports RV(go_version).
   returned: when O(dlv_bin) is set
   type: dict
+  contains:
+    bin: {description: Resolved path of dlv., type: str}
+    found: {description: dlv was found., type: bool}
+    version: {description: dlv version., type: str, sample: 1.20.2}
+    compatible: {description: It supports the Go that builds (null when unknown)., type: bool}
+    reason: {description: Why., type: str}
 plan:
   description:
     - The debug build. C(mode) is C(dbg) (C(make DBG=1)) or C(flags) (C(GOGCFLAGS="all=-N -l" GOLDFLAGS="")); C(make_vars) and C(env)
@@ -149,6 +155,22 @@ plan:
       and already applied.
   returned: when O(components) and O(go_bin) are set
   type: dict
+  contains:
+    mode: {description: C(dbg) or C(flags)., type: str}
+    make_vars: {description: Variables for make., type: dict}
+    make_args: {description: The same as C(NAME=value) arguments., type: list, elements: str}
+    env: {description: Environment for make., type: dict}
+    patches:
+      description: Tree patches the build needs, each with C(name), C(file), C(reason) and C(applied).
+      type: list
+      elements: dict
+    revert: {description: Tree patches to take back first (absolute paths no longer wanted)., type: list, elements: dict}
+    reflect2:
+      description: Whether the tree needs the reflect2 fix with this Go (C(vendored_version), C(needed), C(applied), C(reason)).
+      type: dict
+    notes: {description: How the flags were chosen., type: list, elements: str}
+    component_dirs: {description: Main package directory of each component., type: dict}
+    tree_output_dir: {description: Where the tree's make puts binaries for this platform., type: str}
 fingerprint:
   description: sha256 over path, size, mtime and mode of the tree's files (without C(_output), C(.git), C(.make)), and the file count.
   returned: when O(fingerprint) is true

@@ -23,7 +23,7 @@ description:
     instead of trimming it, so DWARF paths are absolute paths into the tree.
   - O(state=absent) puts the backed-up files back.
 author:
-  - kubedebug.lab contributors
+  - Kubedebug Lab Developers (@kubedebug-lab)
 options:
   path:
     description: Root of the Kubernetes tree.

@@ -23,7 +23,7 @@ CANDIDATES = [os.path.join(CACHE, "test-build", "bin", "kube-apiserver"), os.pat
 
 def best(fn, n=3):
     times = []
-    for _ in range(n):
+    for _i in range(n):
         t0 = time.perf_counter()
         r = fn()
         times.append(time.perf_counter() - t0)
@@ -36,7 +36,7 @@ def main():
         sys.exit("no debug kube-apiserver found; run `make integration` (or give a path)")
     t, r = best(lambda: di.analyze(path))
     cmd = "readelf --debug-dump=info %s 2>/dev/null | grep -c DW_AT_producer" % path
-    tr, _ = best(lambda: subprocess.run(cmd, shell=True, capture_output=True, check=False), n=1)
+    tr = best(lambda: subprocess.run(cmd, shell=True, capture_output=True, check=False), n=1)[0]
     cu = r["compile_units"]
     print("go_debug_info bench: %s" % path)
     print("  size                 %7.1f MB" % (r["size"] / 1e6))

@@ -118,7 +118,7 @@ def main():
             state = os.path.join(tmp, "state-%d" % i)
             extra = {"k8s_build_source_dir": a.tree, "k8s_build_components": [a.component], "k8s_build_state_dir": state,
                      "k8s_build_poll_interval": 60, "result_file": os.path.join(tmp, "r.json")}
-            role, _ = playbook("k8s_build.yml", extra, tmp)
+            role = playbook("k8s_build.yml", extra, tmp)[0]
             noop, out = playbook("k8s_build.yml", extra, tmp)
             changed = [line for line in out.splitlines() if " changed=" in line]
             rows.append((raw, role, noop, changed[-1].split("changed=")[1].split()[0] if changed else "?"))

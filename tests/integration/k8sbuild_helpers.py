@@ -61,7 +61,7 @@ def run_playbook(playbook, extra_vars, inventory=None, args=(), timeout=5400):
 
 def free_ports(n):
     socks, ports = [], []
-    for _ in range(n):
+    for _i in range(n):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         socks.append(s)

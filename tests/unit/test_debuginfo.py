@@ -89,7 +89,7 @@ def go_version_m(path):
     for line in lines[1:]:
         parts = line.strip().split("\t")
         if parts[0] == "build":
-            key, _, value = parts[1].partition("=")
+            key, _sep, value = parts[1].partition("=")
             settings[key] = value
     return version, settings
 

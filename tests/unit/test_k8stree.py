@@ -249,8 +249,8 @@ def test_version_from_git_checkout(tmp_path):
 
 
 def test_go_bounds(tmp_path):
-    root = make_tree(tmp_path / "t", go_mod="1.22.0", extra={".go-version": "1.22.5\n",
-                                                            "build/build-image/cross/VERSION": "v1.30.0-go1.22.5-bullseye.0\n"})
+    extra = {".go-version": "1.22.5\n", "build/build-image/cross/VERSION": "v1.30.0-go1.22.5-bullseye.0\n"}
+    root = make_tree(tmp_path / "t", go_mod="1.22.0", extra=extra)
     b = kt.go_bounds(root, kt.build_features(GOLANG_DBG_ELSE))
     assert b["go_mod"] == (1, 22, 0) and b["script_minimum"] == (1, 18, 0)
     assert b["minimum"] == (1, 22, 0) and b["recommended"] == (1, 22, 5) and b["cross_version"] == (1, 22, 5)
