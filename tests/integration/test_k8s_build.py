@@ -101,6 +101,27 @@ def test_source_debian_wrong_version_fails_clearly(source):
     assert "k8s_source_method git" in run.out
 
 
+def test_source_debian_download_and_stanza(work):
+    """The fresh-machine path: no tarball in the cache, no deb-src stanza (written to a scratch file here, so the
+    machine's apt configuration is not touched; apt itself uses the machine's stanza)."""
+    sources = "/etc/apt/sources.list.d/debian.sources"
+    assert os.path.exists(sources), "Debian 12 keeps its apt sources in deb822 format"
+    stanza = os.path.join(work, "debian-src.sources")
+    cache = os.path.join(work, "dl")
+    v = {"k8s_source_method": "debian", "k8s_source_version": VERSION, "k8s_source_cache_dir": cache,
+         "k8s_source_debian_src_file": stanza}
+    run = run_playbook("k8s_source.yml", v)
+    assert run.rc == 0, run
+    text = open(stanza).read()
+    assert text.startswith("Types: deb-src\n") and "URIs: " in text and "Suites: " in text
+    assert "Types: deb\n" not in text and "\n\n" not in text.strip()
+    assert run.result["version"] == VERSION and run.result["dir"] == os.path.join(cache, "kubernetes-" + VERSION)
+    assert any(n.endswith(".orig.tar.gz") for n in os.listdir(cache))
+    again = run_playbook("k8s_source.yml", v)
+    assert again.rc == 0 and again.changed == 0, again
+    shutil.rmtree(cache)
+
+
 def test_source_local_tarball_and_dir(source, work):
     dest = os.path.join(work, "local-tree")
     run = run_playbook("k8s_source.yml", {"k8s_source_method": "local", "k8s_source_local_path": source.result["archive"],
@@ -212,6 +233,48 @@ def test_build_noop_rerun(build, work, inventory):
     assert run.rc == 0 and run.changed == 0, run
     assert os.stat(OUT_BIN).st_mtime_ns == before
     assert "running for" not in run.out
+
+
+def _tiny_tree(root, body="hi"):
+    """A tree whose make builds a small Go program with the flags it is given (fast stamp tests)."""
+    os.makedirs(os.path.join(root, "hack", "lib"), exist_ok=True)
+    os.makedirs(os.path.join(root, "cmd", COMPONENT), exist_ok=True)
+    shutil.copy(os.path.join(TREE, "hack/lib/golang.sh"), os.path.join(root, "hack/lib/golang.sh"))
+    shutil.copy(os.path.join(TREE, "hack/lib/version.sh"), os.path.join(root, "hack/lib/version.sh"))
+    with open(os.path.join(root, "go.mod"), "w") as f:
+        f.write("module example.com/tiny\n\ngo 1.15\n")
+    with open(os.path.join(root, "cmd", COMPONENT, "main.go"), "w") as f:
+        f.write("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(%r) }\n".replace("%r", json.dumps(body)))
+    with open(os.path.join(root, "Makefile"), "w") as f:
+        f.write("all:\n\tmkdir -p _output/bin\n\tGOCACHE=$(CURDIR)/_output/cache go build -gcflags='$(GOGCFLAGS)' "
+                "-ldflags='$(GOLDFLAGS)' -o _output/bin/kube-apiserver ./cmd/kube-apiserver\n")
+    return root
+
+
+def test_stamps_rebuild_only_what_changed(build, work):
+    tree = _tiny_tree(os.path.join(work, "tiny"))
+    state = os.path.join(work, "tiny-state")
+    v = build_vars(work, k8s_build_source_dir=tree, k8s_build_state_dir=state, k8s_build_distribute_hosts=[],
+                   k8s_build_min_unoptimized_share=0.5, k8s_build_poll_interval=5)
+    first = run_playbook("k8s_build.yml", v)
+    assert first.rc == 0 and first.changed > 0, first
+    out = os.path.join(state, "bin", COMPONENT)
+    assert first.result[COMPONENT]["debuggable"] and first.result[COMPONENT]["unoptimized_share"] >= 0.5
+    assert first.result[COMPONENT]["main_package_dir"] == os.path.join(tree, "cmd", COMPONENT)
+    assert first.result[COMPONENT]["source_prefix"] == tree
+    assert run_playbook("k8s_build.yml", v).changed == 0
+    # an edited source file rebuilds
+    _tiny_tree(tree, body="edited")
+    edited = run_playbook("k8s_build.yml", v)
+    assert edited.rc == 0 and edited.changed > 0 and "changed since the last build: fingerprint" in open(
+        os.path.join(state, "logs", "build.log")).read()
+    assert subprocess.run([out], capture_output=True, text=True, check=True).stdout.strip() == "edited"
+    # a replaced or missing binary rebuilds
+    os.unlink(out)
+    gone = run_playbook("k8s_build.yml", v)
+    assert gone.rc == 0 and gone.changed > 0 and os.path.exists(out), gone
+    assert "is missing or was replaced" in open(os.path.join(state, "logs", "build.log")).read()
+    assert run_playbook("k8s_build.yml", v).changed == 0
 
 
 def test_check_mode_builds_nothing(build, work, inventory):
@@ -422,6 +485,11 @@ def test_bad_tree_without_makefile(previous, work):
     os.makedirs(os.path.join(tree, "hack", "lib"))
     run = run_playbook("k8s_build.yml", bad_vars(work, previous, k8s_build_source_dir=tree))
     assert run.rc != 0 and "has no Makefile: it is not the root of a Kubernetes source tree" in run.out, run
+
+
+def test_bad_go_missing(previous, work):
+    run = run_playbook("k8s_build.yml", bad_vars(work, previous, k8s_build_go_bin=os.path.join(work, "no-such-go")))
+    assert run.rc != 0 and "Go not found" in run.out and "k8s_build_go_bin" in run.out, run
 
 
 def _farm(work, name, replace):
