@@ -152,6 +152,26 @@ def test_source_local_refuses_foreign_files(source, work):
     assert os.listdir(dest) == ["precious.txt"]
 
 
+def test_source_local_tree_without_version_gets_a_version_file(work):
+    """A copied checkout without .git and without git-archive values: the asked version is recorded for the build."""
+    tree = os.path.join(work, "plain-copy")
+    os.makedirs(os.path.join(tree, "hack/lib"))
+    shutil.copy(os.path.join(TREE, "hack/lib/golang.sh"), os.path.join(tree, "hack/lib/golang.sh"))
+    with open(os.path.join(tree, "hack/lib/version.sh"), "w") as f:
+        f.write("if [[ '$Format:%%$' == \"%\" ]]; then KUBE_GIT_COMMIT='$Format:%H$'; fi\n")
+    with open(os.path.join(tree, "Makefile"), "w") as f:
+        f.write("all:\n\t@true\n")
+    v = {"k8s_source_method": "local", "k8s_source_local_path": tree, "k8s_source_version": VERSION}
+    run = run_playbook("k8s_source.yml", v)
+    assert run.rc == 0, run
+    assert run.result["version"] == VERSION
+    text = open(os.path.join(tree, kt.VERSION_FILE)).read()
+    assert "KUBE_GIT_VERSION='v1.20.2'" in text and "KUBE_GIT_MAJOR='1'" in text and "KUBE_GIT_MINOR='20'" in text
+    assert kt.tree_version(tree)["version"] == VERSION and kt.tree_version(tree)["source"] == kt.VERSION_FILE
+    again = run_playbook("k8s_source.yml", v)
+    assert again.rc == 0 and again.changed == 0, again
+
+
 def test_source_git_from_a_local_repository(work):
     """Method git, offline: a local repository with a v1.20.2 tag (CI has no GitHub)."""
     repo = os.path.join(work, "repo")
