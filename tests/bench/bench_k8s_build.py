@@ -1,0 +1,139 @@
+"""Role build vs raw `make`, side by side on the same tree, and a no-op rerun of the role.
+
+    python tests/bench/bench_k8s_build.py [--tree DIR] [--component kube-apiserver] [--rounds N] [--warm]
+
+Each round builds the component twice from the same state: once with the tree's own
+`make WHAT=cmd/<c> GOGCFLAGS="all=-N -l" GOLDFLAGS=""`, once through the
+kubedebug.lab.k8s_build role (fresh state dir, so its stamp is missing). By default
+both start cold: the tree's _output (Go build cache, binaries) and .make (code
+generation stamps) are moved aside first and put back at the end, so the
+integration tests' warm cache survives. --warm keeps the cache (measures overhead
+on a relink-only build).
+
+Prints the figures and the ratio role/raw (target <= 1.05) and the no-op rerun time
+(target < 5 s). Times are wall clock on a shared machine: other load moves them.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.environ.get("KUBEDEBUG_CACHE", "/var/cache/kubedebug")
+PLAYBOOKS = os.path.join(REPO, "tests", "integration", "playbooks")
+
+
+def go_dir():
+    root = subprocess.run(["go", "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
+    return os.path.join(root, "bin")
+
+
+def playbook(name, extra, tmp, args=()):
+    inv = os.path.join(tmp, "inv.json")
+    with open(inv, "w") as f:
+        json.dump({"all": {"hosts": {"buildhost": {"ansible_connection": "local",
+                                                   "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                                     "localhost": {"ansible_connection": "local",
+                                                   "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}, f)
+    ev = os.path.join(tmp, "ev.json")
+    with open(ev, "w") as f:
+        json.dump(extra, f)
+    t0 = time.monotonic()
+    p = subprocess.run(["ansible-playbook", "-i", inv, os.path.join(PLAYBOOKS, name), "-e", "@" + ev] + list(args),
+                       cwd=REPO, capture_output=True, text=True, check=False)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        sys.exit("%s failed:\n%s" % (name, (p.stdout + p.stderr)[-4000:]))
+    return dt, p.stdout
+
+
+def raw_make(tree, component, log):
+    env = dict(os.environ, PATH=go_dir() + ":" + os.environ["PATH"], GOFLAGS="", GOTOOLCHAIN="local")
+    t0 = time.monotonic()
+    with open(log, "w") as f:
+        rc = subprocess.run(["make", "WHAT=cmd/" + component, "GOGCFLAGS=all=-N -l", "GOLDFLAGS="], cwd=tree, env=env,
+                            stdout=f, stderr=subprocess.STDOUT, check=False).returncode
+    if rc != 0:
+        sys.exit("raw make failed, see %s" % log)
+    return time.monotonic() - t0
+
+
+class Aside:
+    """Move _output and .make aside (cold builds) and put them back whatever happens."""
+
+    def __init__(self, tree, enabled):
+        self.tree, self.enabled = tree, enabled
+        self.saved = {}
+
+    def __enter__(self):
+        if self.enabled:
+            for d in ("_output", ".make"):
+                p = os.path.join(self.tree, d)
+                if os.path.exists(p):
+                    dst = p + ".bench-saved"
+                    if os.path.exists(dst):
+                        sys.exit("%s exists: an earlier bench was interrupted; put it back as %s first" % (dst, p))
+                    os.rename(p, dst)
+                    self.saved[p] = dst
+        return self
+
+    def reset(self):
+        if self.enabled:
+            for d in ("_output", ".make"):
+                shutil.rmtree(os.path.join(self.tree, d), ignore_errors=True)
+
+    def __exit__(self, *exc):
+        self.reset()
+        for p, dst in self.saved.items():
+            os.rename(dst, p)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tree", default=os.path.join(CACHE, "src", "kubernetes-v1.20.2"))
+    ap.add_argument("--component", default="kube-apiserver")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--warm", action="store_true")
+    a = ap.parse_args()
+    if not os.path.isfile(os.path.join(a.tree, "Makefile")):
+        print("fetching the tree with the k8s_source role (Debian's source package)")
+        with tempfile.TemporaryDirectory() as tmp:
+            playbook("k8s_source.yml", {"k8s_source_method": "debian", "k8s_source_version": "v1.20.2",
+                                        "result_file": os.path.join(tmp, "r.json")}, tmp)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kd-bench-") as tmp, Aside(a.tree, not a.warm) as aside:
+        # the role patches the tree (reflect2) on its first run: do it before timing anything
+        state0 = os.path.join(tmp, "state0")
+        playbook("k8s_build.yml", {"k8s_build_source_dir": a.tree, "k8s_build_components": [a.component],
+                                   "k8s_build_state_dir": state0, "k8s_build_poll_interval": 60}, tmp, args=["--check"])
+        for i in range(a.rounds):
+            aside.reset()
+            raw = raw_make(a.tree, a.component, os.path.join(tmp, "raw-%d.log" % i))
+            aside.reset()
+            state = os.path.join(tmp, "state-%d" % i)
+            extra = {"k8s_build_source_dir": a.tree, "k8s_build_components": [a.component], "k8s_build_state_dir": state,
+                     "k8s_build_poll_interval": 60, "result_file": os.path.join(tmp, "r.json")}
+            role = playbook("k8s_build.yml", extra, tmp)[0]
+            noop, out = playbook("k8s_build.yml", extra, tmp)
+            changed = [line for line in out.splitlines() if " changed=" in line]
+            rows.append((raw, role, noop, changed[-1].split("changed=")[1].split()[0] if changed else "?"))
+            print("round %d: raw make %.1f s, role %.1f s, ratio %.3f, no-op rerun %.1f s (changed=%s)"
+                  % (i + 1, raw, role, role / raw, noop, rows[-1][3]), flush=True)
+    raw = sum(r[0] for r in rows) / len(rows)
+    role = sum(r[1] for r in rows) / len(rows)
+    noop = max(r[2] for r in rows)
+    print("")
+    print("k8s_build bench (%s, %s, %s, %d round(s))" % (a.component, "warm cache" if a.warm else "cold cache", a.tree, len(rows)))
+    print("  raw make            %7.1f s" % raw)
+    print("  k8s_build role      %7.1f s" % role)
+    print("  role / raw          %7.3f   (target <= 1.05)" % (role / raw))
+    print("  no-op rerun (role)  %7.1f s (target < 5 s; whole ansible-playbook run)" % noop)
+
+
+if __name__ == "__main__":
+    main()
