@@ -94,9 +94,9 @@ def read_state(path):
     return state
 
 
-def write_state(path, state):
+def write_state(path, state, hook=None):
     state = dict(state, version=STATE_VERSION)
-    atomic_write(path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    atomic_write(path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"), hook=hook)
 
 
 # -------------------------------------------------------------- processes
