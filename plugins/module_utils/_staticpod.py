@@ -308,7 +308,8 @@ def render_yaml(obj, comments=()):
     """Block YAML (kubeadm's layout) for JSON-like data; every string that could read as
     anything else is double-quoted, so YAML 1.1 and 1.2 readers get the same values."""
     head = ["# " + re.sub(r"[\x00-\x1f\x7f]", "?", c) for c in comments]
-    return "\n".join(head + _lines(obj, 0)) + "\n"
+    body = _lines(obj, 0) if isinstance(obj, (dict, list)) and obj else [_inline(obj)]
+    return "\n".join(head + body) + "\n"
 
 
 # ------------------------------------------------------------------- plan
@@ -748,24 +749,27 @@ class Session:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def cleanup_temps(self):
-        """Remove temp files a killed run left behind (dot-named: the kubelet never read them)."""
-        if self.check_mode:
-            return []
-        removed = []
+    def temp_files(self):
+        """Temp files of this manifest's writers that a killed run left behind."""
         pat = re.compile(r"^\.%s(%s|%s)?\.kubedebug-tmp\.\d+$" % (re.escape(self.base), re.escape(SHA_SUFFIX), re.escape(RECORD_SUFFIX)))
-        for d in {self.dir, self.store.dir}:
+        found = []
+        for d in sorted({self.dir, self.store.dir}):
             try:
                 names = os.listdir(d)
             except OSError:
                 continue
-            for n in names:
-                if pat.match(n):
-                    try:
-                        os.unlink(os.path.join(d, n))
-                        removed.append(os.path.join(d, n))
-                    except FileNotFoundError:
-                        pass
+            found.extend(os.path.join(d, n) for n in sorted(names) if pat.match(n))
+        return found
+
+    def cleanup_temps(self):
+        """Remove leftover temp files (dot-named: the kubelet never read them). Call under the lock."""
+        removed = []
+        for path in self.temp_files():
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
         return removed
 
     def sibling_warnings(self):
@@ -847,21 +851,34 @@ def _validate_binaries(p, info, fresh):
             )
 
 
-def debug(p, hook=None, check_mode=False):
-    """``state: debug``. Returns the module result (with ``diff_data``)."""
-    s = Session(p, hook, check_mode)
+def _two_passes(p, hook, check_mode, body, create_lock):
+    """Run body read-only first; only when it would change something, lock and run it for real.
+
+    A run that changes nothing (a second debug, a restore with nothing to do, a
+    failure) creates no backup directory, lock file or anything else.
+    """
+    s = Session(p, hook, check_mode=True)
     s.check_layout()
-    s.lock(create=True)
-    try:
-        removed = s.cleanup_temps()
-        result = _debug_host(s) if p.get("mode") == "host" else _debug_static(s)
+    temps = s.temp_files()
+    result = body(s)
+    if not check_mode and (result["changed"] or temps):
+        s = Session(p, hook, check_mode=False)
+        try:
+            s.lock(create=create_lock)
+            removed = s.cleanup_temps()
+            result = body(s)
+        finally:
+            s.unlock()
         if removed:
             result["removed_temp_files"] = removed
-    finally:
-        s.unlock()
     result.setdefault("warnings", []).extend(s.warnings)
     result["steps"] = s.steps
     return result
+
+
+def debug(p, hook=None, check_mode=False):
+    """``state: debug``. Returns the module result (with ``diff_data``)."""
+    return _two_passes(p, hook, check_mode, _debug_host if p.get("mode") == "host" else _debug_static, True)
 
 
 def _load(s):
@@ -1031,19 +1048,7 @@ def _host_result(s, c, osha, changed, raw):
 
 def restore(p, hook=None, check_mode=False):
     """``state: restored``: the exact original bytes back (sha256 verified), then the backup set removed."""
-    s = Session(p, hook, check_mode)
-    s.check_layout()
-    s.lock(create=False)
-    try:
-        removed = s.cleanup_temps()
-        result = _restore(s)
-        if removed:
-            result["removed_temp_files"] = removed
-    finally:
-        s.unlock()
-    result.setdefault("warnings", []).extend(s.warnings)
-    result["steps"] = s.steps
-    return result
+    return _two_passes(p, hook, check_mode, _restore, False)
 
 
 def _restore(s):
