@@ -69,6 +69,7 @@ FAULT_ENV = "KUBEDEBUG_TEST_KILL_AT"
 LEADER_ELECT_COMPONENTS = ("kube-scheduler", "kube-controller-manager", "cloud-controller-manager")
 PROBES = (("livenessProbe", "liveness-probe"), ("readinessProbe", "readiness-probe"), ("startupProbe", "startup-probe"))
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RAW_MARKER = re.compile(rb'kubedebug\.lab/original-sha256:[ \t]*"?([0-9a-f]{64})"?[ \t]*\r?$', re.M)
 _RAW_LISTEN = re.compile(rb'kubedebug\.lab/listen:[ \t]*"?([^"\s]+)"?[ \t]*\r?$', re.M)
 
@@ -95,15 +96,68 @@ def _no_dup_pairs(pairs):
     return out
 
 
+# How the kubelet's YAML reader (gopkg.in/yaml.v2 resolve.go, vendored by Kubernetes 1.20 through
+# sigs.k8s.io/yaml) types a plain scalar. PyYAML differs: it reads `y`, `1e3` or `0X1F` as strings, `1:20`
+# as 60*1+20, `=` as a "value" tag and dates as dates. Reading as the kubelet does means an unquoted `y`
+# in a command fails here as it fails there, and `1:20` stays the string the component gets.
+_GO_WORDS = {}
+for _tag, _value, _words in (
+    ("bool", True, "y Y yes Yes YES true True TRUE on On ON"),
+    ("bool", False, "n N no No NO false False FALSE off Off OFF"),
+    ("null", None, "~ null Null NULL"),
+    ("float", None, ".nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf -.Inf -.INF"),
+    ("merge", None, "<<"),
+):
+    for _w in _words.split():
+        _GO_WORDS[_w] = "tag:yaml.org,2002:" + _tag
+_GO_WORDS[""] = "tag:yaml.org,2002:null"
+_GO_INT = re.compile(r"^[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)$")
+_GO_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_GO_DOT_FLOAT = re.compile(r"^\.[0-9]+(?:[eE][-+]?[0-9]+)?$")
+
+
+def _go_int(text):
+    """Go's strconv.ParseInt(s, 0, 64) (or ParseUint) after yaml.v2 removed the underscores; None if it fails."""
+    plain = text.replace("_", "")
+    if not _GO_INT.match(plain):
+        return None
+    sign = -1 if plain[0] == "-" else 1
+    body = plain.lstrip("+-")
+    value = int(body, 8) if len(body) > 1 and body[0] == "0" and body[1] in "01234567" else int(body, 0)
+    value *= sign
+    if -(2**63) <= value < 2**63 or (plain[0] not in "+-" and 0 <= value < 2**64):
+        return value
+    return None
+
+
+def go_yaml_tag(text):
+    """The tag yaml.v2's resolve() gives a plain scalar."""
+    if text in _GO_WORDS:
+        return _GO_WORDS[text]
+    first = text[:1]
+    if first == ".":
+        if _GO_DOT_FLOAT.match(text) and math.isfinite(float(text)):
+            return "tag:yaml.org,2002:float"
+    elif first in "+-0123456789":
+        if _go_int(text) is not None:
+            return "tag:yaml.org,2002:int"
+        plain = text.replace("_", "")
+        if _GO_FLOAT.match(plain) and math.isfinite(float(plain)):
+            return "tag:yaml.org,2002:float"
+    return "tag:yaml.org,2002:str"
+
+
 if yaml is not None:
 
     class _Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
-        """SafeLoader without timestamps (kept as strings, as the kubelet sees them) that refuses duplicate keys."""
+        """SafeLoader that types plain scalars as the kubelet does and refuses duplicate keys."""
 
-    _Loader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
+        bool_values = dict(yaml.SafeLoader.bool_values, y=True, n=False)
+
+        def resolve(self, kind, value, implicit):
+            if kind is yaml.ScalarNode and implicit[0]:
+                return go_yaml_tag(value)
+            return super().resolve(kind, value, implicit)
 
     def _construct_mapping(loader, node):
         loader.flatten_mapping(node)
@@ -119,7 +173,29 @@ if yaml is not None:
             out[key] = loader.construct_object(vnode, deep=True)
         return out
 
+    def _construct_int(loader, node):
+        text = loader.construct_scalar(node)
+        value = _go_int(text)
+        if value is None:  # an explicit !!int tag on something Go would not parse
+            raise yaml.constructor.ConstructorError(None, None, "%r is not an integer" % text, node.start_mark)
+        return value
+
+    def _construct_float(loader, node):
+        text = loader.construct_scalar(node).replace("_", "")
+        if text.lower().lstrip("+-") == ".inf":
+            return float("-inf") if text.startswith("-") else float("inf")
+        if text.lower() == ".nan":
+            return float("nan")
+        try:
+            return float(text)
+        except ValueError:
+            raise yaml.constructor.ConstructorError(None, None, "%r is not a number" % text, node.start_mark) from None
+
     _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+    # "<<" merges only as a mapping key (flatten_mapping handles that); anywhere else it is the string "<<".
+    _Loader.add_constructor("tag:yaml.org,2002:merge", lambda loader, node: loader.construct_scalar(node))
 
 
 def _check_values(obj, where):
@@ -135,7 +211,13 @@ def _check_values(obj, where):
     elif isinstance(obj, float):
         if not math.isfinite(obj):
             raise KubedebugError("%s is %r, which a Pod cannot hold" % (where, obj), hint="Use a finite number or a string")
-    elif obj is not None and not isinstance(obj, (str, int, bool)):
+    elif isinstance(obj, str):
+        if _SURROGATE.search(obj):
+            raise KubedebugError(
+                "%s holds a UTF-16 surrogate (an escape such as \\ud83d\\ude00), which the kubelet's YAML reader rejects" % (where or "a value"),
+                hint="Write the character itself in UTF-8 instead of the escape",
+            )
+    elif obj is not None and not isinstance(obj, (int, bool)):
         raise KubedebugError(
             "%s holds a YAML value of type %s, which a Pod cannot hold" % (where, type(obj).__name__),
             hint="Remove explicit YAML tags such as !!binary, !!set or !!timestamp",
@@ -153,17 +235,17 @@ def parse(raw, path="manifest"):
         text = text[1:]
     if not text.strip():
         raise KubedebugError("%s is empty" % path, hint="Point path at a static-pod manifest; nothing was changed")
-    docs = None
-    json_error = None
     if text.lstrip().startswith("{"):
+        # The kubelet takes anything that starts with "{" for JSON (apimachinery's yaml.ToJSON), flow-style YAML included.
         try:
             docs = [json.loads(text, object_pairs_hook=_no_dup_pairs)]
         except ValueError as e:
-            json_error = e
-    if docs is None:
+            raise KubedebugError(
+                "%s starts with '{' but is not valid JSON (%s): the kubelet reads such a file as JSON and rejects it" % (path, e),
+                hint="Fix the manifest (write it as JSON, or as block YAML); nothing was changed",
+            ) from None
+    else:
         if yaml is None:
-            if json_error is not None:
-                raise KubedebugError("%s is not valid JSON: %s" % (path, json_error), hint="Fix the manifest; nothing was changed")
             raise KubedebugError(
                 "reading the YAML manifest %s needs PyYAML, which this Python on the managed host lacks" % path,
                 hint="Install it (Debian/Ubuntu: apt-get install python3-yaml; Fedora/RHEL: dnf install python3-pyyaml) or set "
@@ -230,7 +312,8 @@ def _str_list(c, key):
         return None
     if not isinstance(v, list):
         raise KubedebugError("container %r: %s is not a list" % (c["name"], key), hint="Write %s as a YAML list of strings" % key)
-    return _argv.check_argv(v, "container %r %s" % (c["name"], key))
+    # A null element reaches the process as an empty string (the kubelet's JSON decoder leaves the string empty).
+    return _argv.check_argv(["" if a is None else a for a in v], "container %r %s" % (c["name"], key))
 
 
 def container_argv(c):

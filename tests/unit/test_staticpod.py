@@ -235,8 +235,15 @@ def test_rewrite_passes_every_argument_unchanged(command, args, style):
     elif style == "json":
         raw = json.dumps(pod, ensure_ascii=False).encode()
     else:
-        raw = yaml.safe_dump(pod, default_flow_style=(style == "flow"), allow_unicode=True).encode()
+        # "flow": flow collections inside a block document (a "{" first would make it JSON to the kubelet).
+        raw = yaml.safe_dump(pod, default_flow_style=None if style == "flow" else False, allow_unicode=True).encode()
         assume(yaml.safe_load(raw) == pod)  # PyYAML's own emitter does not round-trip every character (U+0085)
+        # PyYAML writes `y` or `1e3` unquoted; the kubelet (and this module) read those as a bool or a number and
+        # refuse the manifest. tests/integration/test_static_pod_kubelet.py checks that against the kubelet's reader.
+        try:
+            assume(sp.parse(raw) == pod)
+        except KubedebugError:
+            assume(False)
     parsed = sp.parse(raw)
     assert parsed == pod
     plan = sp.plan_debug(parsed, dict(binary="/b/comp", dlv_host_path="/b/dlv"), sha(raw), "/bk")
@@ -347,7 +354,11 @@ def assert_untouched(lab):
     [
         (b"apiVersion: v1\nkind: Pod\nspec: [unclosed\n", "is not valid YAML"),
         (b"\tthis: is: not yaml\n", "is not valid YAML"),
-        (b"{not json", "is not valid YAML"),
+        (b"{not json", "starts with '{' but is not valid JSON"),
+        (b"{apiVersion: v1, kind: Pod}", "starts with '{' but is not valid JSON"),
+        (b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    command: [x, y]\n", "is bool, not a string"),
+        (b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    command: [x, 1e3]\n", "is float, not a string"),
+        (b'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    command: [x, "\\ud83d\\ude00"]\n', "UTF-16 surrogate"),
         (b"", "is empty"),
         (b"# only a comment\n", "holds 0 YAML documents"),
         (b"just a string\n", "holds a str, not a Pod mapping"),
@@ -758,3 +769,27 @@ def test_plan_does_not_share_state_between_calls():
     keep = copy.deepcopy(pod)
     sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv", leader_elect_false=True, probes="stretch"), sha(raw), "/bk")
     assert pod == keep
+
+
+# ------------------------------------------- plain scalars as the kubelet reads them
+
+with open(os.path.join(ROOT, "tests", "testdata", "go_yaml_scalars.json"), encoding="utf-8") as _f:
+    GO_YAML_SCALARS = json.load(_f)
+
+
+def manifest_with_plain_arg(scalar):
+    """The kubeadm scheduler manifest with one more command word, written unquoted."""
+    text = fixture_bytes("kube-scheduler").decode()
+    return text.replace("    - --port=0\n", "    - --port=0\n    - %s\n" % scalar).encode()
+
+
+@pytest.mark.parametrize("scalar, kubelet_reads", GO_YAML_SCALARS, ids=[r[0] for r in GO_YAML_SCALARS])
+def test_plain_scalars_are_typed_as_the_kubelet_types_them(scalar, kubelet_reads):
+    """The table is checked against the kubelet's own reader in tests/integration/test_static_pod_kubelet.py.
+    None: the kubelet refuses the manifest (the word is a bool, number or alias there), so the module does too."""
+    raw = manifest_with_plain_arg(scalar)
+    if kubelet_reads is None:
+        with pytest.raises(KubedebugError):
+            sp.container_argv(sp.parse(raw)["spec"]["containers"][0])  # parse (not YAML) or container_argv (not a string)
+    else:
+        assert sp.container_argv(sp.parse(raw)["spec"]["containers"][0])[2][-1] == kubelet_reads
