@@ -144,7 +144,7 @@ notes:
     C(kubedebug.lab/container) and C(kubedebug.lab/listen); that is how a later run recognises it.
   - Inside a host-network pod, the default listen address 127.0.0.1 is the host's loopback; reach it with the printed
     C(ssh -L) tunnel. Give each debugged component its own port.
-  - Copies of the manifest inside the manifest directory (such as C(kube-apiserver.yaml.old)) are reported as warnings:
+  - Copies of the manifest inside the manifest directory (such as C(kube-apiserver.yaml.old)) are reported in warnings;
     the kubelet runs them too. They are not touched.
 seealso:
   - module: kubedebug.lab.dlv_command
