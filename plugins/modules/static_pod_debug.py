@@ -216,6 +216,20 @@ target_args:
   returned: state=debug and mode=static
   type: list
   elements: str
+original_command:
+  description: The container's original C(command) (null when absent).
+  returned: state=debug
+  type: list
+  elements: str
+original_args:
+  description: The container's original C(args) (null when absent).
+  returned: state=debug
+  type: list
+  elements: str
+component:
+  description: The component name (basename of the original command's first word, else the container name).
+  returned: state=debug and mode=static
+  type: str
 container_spec:
   description: The original container as read from the manifest.
   returned: state=debug and mode=host
@@ -224,6 +238,14 @@ listen:
   description: dlv's listen address.
   returned: state=debug and mode=static
   type: str
+host:
+  description: dlv's listen host.
+  returned: state=debug and mode=static
+  type: str
+port:
+  description: dlv's listen port.
+  returned: state=debug and mode=static
+  type: int
 exposure:
   description: V(loopback) or V(network).
   returned: state=debug and mode=static
@@ -235,6 +257,15 @@ ssh_tunnel_command:
 connect_command:
   description: The C(dlv connect) command to run on the workstation.
   returned: state=debug and mode=static
+  type: str
+notes:
+  description: Things to know when attaching (dlv's same-user rule).
+  returned: state=debug and mode=static
+  type: list
+  elements: str
+msg:
+  description: What a restore did.
+  returned: state=restored
   type: str
 replaced_file:
   description: Where the manifest found in place was kept before a forced restore.

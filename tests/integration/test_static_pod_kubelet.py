@@ -121,8 +121,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("name, variant, opts", CASES, ids=["apiserver", "controller-manager", "scheduler", "scheduler-v1.25",
-                                                          "seccomp-annotation", "args-only", "hostile-args", "crlf", "json"])
+CASE_IDS = ["apiserver", "controller-manager", "scheduler", "scheduler-v1.25", "seccomp-annotation", "args-only", "hostile-args", "crlf", "json"]
+
+
+@pytest.mark.parametrize("name, variant, opts", CASES, ids=CASE_IDS)
 def test_kubelet_accepts_the_debug_form_with_the_same_arguments(tmp_path, podcheck, name, variant, opts):
     raw = variant(read_fixture(name))
     path, result = debug_in(tmp_path, name, raw, **opts)
