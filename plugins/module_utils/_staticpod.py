@@ -390,7 +390,7 @@ def _lines(obj, indent):
 def render_yaml(obj, comments=()):
     """Block YAML (kubeadm's layout) for JSON-like data; every string that could read as
     anything else is double-quoted, so YAML 1.1 and 1.2 readers get the same values."""
-    head = ["# " + re.sub(r"[\x00-\x1f\x7f]", "?", c) for c in comments]
+    head = ["# " + re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]", "?", c) for c in comments]  # YAML line breaks too
     body = _lines(obj, 0) if isinstance(obj, (dict, list)) and obj else [_inline(obj)]
     return "\n".join(head + body) + "\n"
 

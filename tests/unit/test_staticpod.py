@@ -99,7 +99,7 @@ def same(a, b):
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.text(max_size=10).filter(lambda s: "\0" not in s), json_values, max_size=6))
 def test_render_yaml_round_trips_through_pyyaml_and_our_reader(doc):
-    text = sp.render_yaml(doc, ["a comment\nwith a newline"])
+    text = sp.render_yaml(doc, ["a comment\nwith line breaks\x85\u2028\u2029 in it"])
     assert same(yaml.safe_load(text), doc), text
     assert same(yaml.load(text, Loader=sp._Loader), doc), text  # noqa: S506 - a SafeLoader
 
