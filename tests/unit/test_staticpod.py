@@ -12,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.kubedebug.lab.plugins.module_utils import _podyaml
 from ansible_collections.kubedebug.lab.plugins.module_utils import _staticpod as sp
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
@@ -101,7 +102,7 @@ def same(a, b):
 def test_render_yaml_round_trips_through_pyyaml_and_our_reader(doc):
     text = sp.render_yaml(doc, ["a comment\nwith line breaks\x85\u2028\u2029 in it"])
     assert same(yaml.safe_load(text), doc), text
-    assert same(yaml.load(text, Loader=sp._Loader), doc), text  # noqa: S506 - a SafeLoader
+    assert same(yaml.load(text, Loader=_podyaml._Loader), doc), text  # noqa: S506 - a SafeLoader
 
 
 def test_render_yaml_layout_is_kubeadm_like():
@@ -321,7 +322,7 @@ def test_json_manifest_without_pyyaml(tmp_path, monkeypatch):
     pod = sp.parse(fixture_bytes("kube-scheduler"))
     raw = json.dumps(pod, indent=2).encode()
     lab = Lab(tmp_path, name="kube-scheduler.json", content=raw)
-    monkeypatch.setattr(sp, "yaml", None)
+    monkeypatch.setattr(_podyaml, "yaml", None)
     r = sp.debug(lab.params(binary="/b/kube-scheduler"))
     assert r["changed"] and after_dashdash(json_or_yaml(lab.read())["spec"]["containers"][0]) == pod["spec"]["containers"][0]["command"][1:]
     assert sp.debug(lab.params(binary="/b/kube-scheduler"))["changed"] is False
@@ -334,7 +335,7 @@ def json_or_yaml(raw):
 
 def test_yaml_without_pyyaml_fails_naming_the_fix_and_restore_still_works(lab, monkeypatch):
     sp.debug(lab.params())
-    monkeypatch.setattr(sp, "yaml", None)
+    monkeypatch.setattr(_podyaml, "yaml", None)
     r = sp.restore(lab.params())
     assert r["changed"] and lab.read() == lab.original
     with pytest.raises(KubedebugError) as e:
