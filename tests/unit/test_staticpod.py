@@ -112,7 +112,8 @@ def test_render_yaml_layout_is_kubeadm_like():
     )
 
 
-@pytest.mark.parametrize("value", ["yes", "on", "null", "2345", "1.20", "--", "a: b", "x #y", "", " lead", "trail:", "it's", 'say "hi"', "$HOME"])
+@pytest.mark.parametrize("value", ["yes", "on", "null", "2345", "1.20", "--", "a: b", "x #y", "", " lead", "trail:", "it's", 'say "hi"', "$HOME",
+                                   "--v=2\n", "A\n", "x\r"])
 def test_strings_that_could_read_as_something_else_are_quoted(value):
     line = sp.render_yaml({"k": value}).rstrip("\n")
     assert line.startswith('k: "'), line
