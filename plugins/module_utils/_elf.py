@@ -84,3 +84,48 @@ def debuggability(path):
             "rebuild it with kubedebug.lab.k8s_build (GOLDFLAGS='' and GOGCFLAGS='all=-N -l', or DBG=1)" % path
         )
     return {"go": go, "dwarf": dwarf, "symbols": symbols, "reasons": reasons}
+
+
+PT_INTERP = 3
+
+
+def interpreter(path):
+    """The program interpreter (PT_INTERP) of an ELF executable, or None when it is statically linked.
+
+    A dynamically linked binary needs its loader and libc at run time: inside a
+    distroless container image (the Kubernetes control-plane images) it cannot start.
+    """
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise KubedebugError("cannot open %s: %s" % (path, e.strerror), hint="Check the path of the binary") from e
+    with f:
+        ident = f.read(16)
+        if len(ident) < 16 or ident[:4] != b"\x7fELF":
+            raise KubedebugError("%s is not an ELF executable" % path, hint="Point at the compiled binary itself, not a wrapper script")
+        cls, data = ident[4], ident[5]
+        end = "<" if data == 1 else ">"
+        if cls == 2:
+            hdr = f.read(48)
+            phoff, phentsize, phnum = struct.unpack_from(end + "Q", hdr, 16)[0], *struct.unpack_from(end + "HH", hdr, 38)
+            phfmt = end + "IIQQQQQQ"  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+        elif cls == 1:
+            hdr = f.read(36)
+            phoff, phentsize, phnum = struct.unpack_from(end + "I", hdr, 12)[0], *struct.unpack_from(end + "HH", hdr, 26)
+            phfmt = end + "IIIIIIII"  # type, offset, vaddr, paddr, filesz, memsz, flags, align
+        else:
+            raise KubedebugError("%s has an unknown ELF class %d" % (path, cls))
+        if phoff == 0 or phnum == 0:
+            return None
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+        if len(table) < phentsize * phnum:
+            raise KubedebugError("%s is truncated (program headers beyond end of file)" % path, hint="Rebuild or copy the binary again")
+        for i in range(phnum):
+            ph = struct.unpack_from(phfmt, table, i * phentsize)
+            if ph[0] != PT_INTERP:
+                continue
+            offset, size = (ph[2], ph[5]) if cls == 2 else (ph[1], ph[4])
+            f.seek(offset)
+            return f.read(size).rstrip(b"\0").decode("utf-8", "replace")
+    return None

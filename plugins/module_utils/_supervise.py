@@ -29,8 +29,14 @@ STATE_VERSION = 1
 # ------------------------------------------------------------------ files
 
 
-def atomic_write(path, data, mode=0o600):
-    """Write bytes to path atomically: a dot-named temp file in the same directory, fsync, rename."""
+def atomic_write(path, data, mode=0o600, uid=None, gid=None, hook=None):
+    """Write bytes to path atomically: a dot-named temp file in the same directory, fsync, rename.
+
+    With ``uid``/``gid`` the file gets that owner and exactly ``mode`` (umask
+    ignored). ``hook(step)``, when given, is called with ``"tmp-written"``
+    (temp file complete and fsynced, not yet renamed) and ``"renamed"`` (in
+    place, directory fsynced): the static-pod writer uses it to name its steps.
+    """
     d = os.path.dirname(path) or "."
     os.makedirs(d, exist_ok=True)
     tmp = os.path.join(d, ".%s.kubedebug-tmp.%d" % (os.path.basename(path), os.getpid()))
@@ -39,7 +45,12 @@ def atomic_write(path, data, mode=0o600):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            if uid is not None or gid is not None:
+                os.fchown(f.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
+                os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
+        if hook is not None:
+            hook("tmp-written")
         os.rename(tmp, path)
     except BaseException:
         try:
@@ -47,6 +58,13 @@ def atomic_write(path, data, mode=0o600):
         except OSError:
             pass
         raise
+    fsync_dir(d)
+    if hook is not None:
+        hook("renamed")
+
+
+def fsync_dir(d):
+    """fsync a directory so a rename or unlink in it is durable."""
     dfd = os.open(d, os.O_RDONLY)
     try:
         os.fsync(dfd)
@@ -76,9 +94,9 @@ def read_state(path):
     return state
 
 
-def write_state(path, state):
+def write_state(path, state, hook=None):
     state = dict(state, version=STATE_VERSION)
-    atomic_write(path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    atomic_write(path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"), hook=hook)
 
 
 # -------------------------------------------------------------- processes
