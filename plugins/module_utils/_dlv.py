@@ -48,7 +48,7 @@ def parse_listen(listen):
     """
     if not isinstance(listen, str) or not listen:
         raise KubedebugError("listen address is empty", hint="Use host:port, e.g. %s" % DEFAULT_LISTEN)
-    m = re.match(r"^\[([^\]]+)\]:(\d+)$", listen) or re.match(r"^([^:\[\]]*):(\d+)$", listen)
+    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)", listen) or re.fullmatch(r"([^:\[\]]*):(\d+)", listen)
     if not m:
         raise KubedebugError(
             "listen address %r is not host:port" % listen,
