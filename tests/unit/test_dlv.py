@@ -23,7 +23,11 @@ def test_parse_listen(listen, host, port, exposure):
     assert _dlv.parse_listen(listen) == (host, port, exposure)
 
 
-@pytest.mark.parametrize("bad", ["2345", ":2345", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "::1:2345", "host name:1", "", "a:b", "foo\n:2345", "127.0.0.1:2345\n"])
+BAD_LISTEN = ["2345", ":2345", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "::1:2345", "host name:1", "", "a:b",
+              "foo\n:2345", "127.0.0.1:2345\n"]
+
+
+@pytest.mark.parametrize("bad", BAD_LISTEN)
 def test_parse_listen_rejects(bad):
     with pytest.raises(KubedebugError) as e:
         _dlv.parse_listen(bad)
