@@ -134,9 +134,9 @@ def main():
                 make_s = float(json.load(f)[a.component]["build_seconds"])
             changed = [line for line in out.splitlines() if " changed=" in line]
             rows.append((t["raw"], t["role"], noop, changed[-1].split("changed=")[1].split()[0] if changed else "?", make_s))
+            figures = (i + 1, order[0], t["raw"], t["role"], make_s, t["role"] - make_s, t["role"] / t["raw"], noop, rows[-1][3])
             print("round %d (%s first): raw make %.1f s, role %.1f s (its make %.0f s, overhead %.1f s), ratio %.3f, "
-                  "no-op rerun %.1f s (changed=%s)" % (i + 1, order[0], t["raw"], t["role"], make_s, t["role"] - make_s,
-                                                      t["role"] / t["raw"], noop, rows[-1][3]), flush=True)
+                  "no-op rerun %.1f s (changed=%s)" % figures, flush=True)
     raw = sum(r[0] for r in rows) / len(rows)
     role = sum(r[1] for r in rows) / len(rows)
     noop = max(r[2] for r in rows)
