@@ -2,14 +2,16 @@
 
     python tests/bench/bench_k8s_build.py [--tree DIR] [--component kube-apiserver] [--rounds N] [--warm]
 
-Each round builds the component twice from the same state (the order alternates between
-rounds, to even out other load on a shared machine): once with the tree's own
+The bench works on its own copy of the tree (rsync of --tree without _output and .make,
+in a temporary directory next to it), so it neither loses nor disturbs the shared
+tree's build cache while others use it. Each round builds the component twice from the
+same state (the order alternates between rounds, to even out other load on a shared
+machine): once with the tree's own
 `make WHAT=cmd/<c> GOGCFLAGS="all=-N -l" GOLDFLAGS=""`, once through the
-kubedebug.lab.k8s_build role (fresh state dir, so its stamp is missing). By default
-both start cold: the tree's _output (Go build cache, binaries) and .make (code
-generation stamps) are moved aside first and put back at the end, so the
-integration tests' warm cache survives. --warm keeps the cache (measures overhead
-on a relink-only build).
+kubedebug.lab.k8s_build role (fresh state dir, so its stamp is missing). By default both
+start cold: the copy's _output (Go build cache, binaries) and .make (code generation
+stamps) are removed first. --warm builds the copy once and keeps its cache (measures
+the overhead on a relink-only build).
 
 Prints the figures, the ratio role/raw (target <= 1.05), the role's own overhead (its
 wall time minus the make it ran, which other load does not move much) and the no-op
@@ -66,34 +68,11 @@ def raw_make(tree, component, log):
     return time.monotonic() - t0
 
 
-class Aside:
-    """Move _output and .make aside (cold builds) and put them back whatever happens."""
-
-    def __init__(self, tree, enabled):
-        self.tree, self.enabled = tree, enabled
-        self.saved = {}
-
-    def __enter__(self):
-        if self.enabled:
-            for d in ("_output", ".make"):
-                p = os.path.join(self.tree, d)
-                if os.path.exists(p):
-                    dst = p + ".bench-saved"
-                    if os.path.exists(dst):
-                        sys.exit("%s exists: an earlier bench was interrupted; put it back as %s first" % (dst, p))
-                    os.rename(p, dst)
-                    self.saved[p] = dst
-        return self
-
-    def reset(self):
-        if self.enabled:
-            for d in ("_output", ".make"):
-                shutil.rmtree(os.path.join(self.tree, d), ignore_errors=True)
-
-    def __exit__(self, *exc):
-        self.reset()
-        for p, dst in self.saved.items():
-            os.rename(dst, p)
+def reset(tree, cold):
+    """Back to a cold tree: no Go build cache, no binaries, no code generation stamps."""
+    if cold:
+        for d in ("_output", ".make"):
+            shutil.rmtree(os.path.join(tree, d), ignore_errors=True)
 
 
 def main():
@@ -109,22 +88,25 @@ def main():
             playbook("k8s_source.yml", {"k8s_source_method": "debian", "k8s_source_version": "v1.20.2",
                                         "result_file": os.path.join(tmp, "r.json")}, tmp)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="kd-bench-") as tmp, Aside(a.tree, not a.warm) as aside:
-        # the role patches the tree (reflect2) on its first run: do it before timing anything
+    with tempfile.TemporaryDirectory(prefix="kd-bench-", dir=os.path.dirname(os.path.abspath(a.tree))) as tmp:
+        tree = os.path.join(tmp, "kubernetes")
+        subprocess.run(["rsync", "-a", "--exclude=/_output", "--exclude=/.make", a.tree.rstrip("/") + "/", tree + "/"], check=True)
+        # the role patches the tree (reflect2) on its first run; with --warm this also fills the cache
         state0 = os.path.join(tmp, "state0")
-        playbook("k8s_build.yml", {"k8s_build_source_dir": a.tree, "k8s_build_components": [a.component],
-                                   "k8s_build_state_dir": state0, "k8s_build_poll_interval": 60}, tmp, args=["--check"])
+        playbook("k8s_build.yml", {"k8s_build_source_dir": tree, "k8s_build_components": [a.component],
+                                   "k8s_build_state_dir": state0, "k8s_build_poll_interval": 60},
+                 tmp, args=["--check"] if not a.warm else [])
         for i in range(a.rounds):
             state = os.path.join(tmp, "state-%d" % i)
             result = os.path.join(tmp, "r-%d.json" % i)
-            extra = {"k8s_build_source_dir": a.tree, "k8s_build_components": [a.component], "k8s_build_state_dir": state,
+            extra = {"k8s_build_source_dir": tree, "k8s_build_components": [a.component], "k8s_build_state_dir": state,
                      "k8s_build_poll_interval": 60, "result_file": result}
             order = ("raw", "role") if i % 2 == 0 else ("role", "raw")
             t = {}
             for what in order:
-                aside.reset()
+                reset(tree, not a.warm)
                 if what == "raw":
-                    t["raw"] = raw_make(a.tree, a.component, os.path.join(tmp, "raw-%d.log" % i))
+                    t["raw"] = raw_make(tree, a.component, os.path.join(tmp, "raw-%d.log" % i))
                 else:
                     t["role"] = playbook("k8s_build.yml", extra, tmp)[0]
                     # right away: a later raw make regenerates the zz_generated files (new mtimes), which
