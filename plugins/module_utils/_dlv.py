@@ -66,7 +66,7 @@ def parse_listen(listen):
         ip = ipaddress.ip_address(host)
         exposure = "loopback" if ip.is_loopback else "network"
     except ValueError:
-        if not _HOSTNAME.match(host):
+        if not _HOSTNAME.fullmatch(host):
             raise KubedebugError("listen host %r is neither an IP address nor a host name" % host, hint="Use e.g. %s" % DEFAULT_LISTEN) from None
         exposure = "loopback" if host == "localhost" else "network"
     return host, port, exposure

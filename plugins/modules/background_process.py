@@ -154,9 +154,9 @@ def main():
         env = ["%s=%s" % kv for kv in dict(base, **{k: str(v) for k, v in p["env"].items()}).items()]
         new = _supervise.start_detached(argv, env=env, cwd=p["chdir"], log_path=p["log"], pidfile=p["pidfile"])
         if p["wait_port"] and not _supervise.wait_listening(p["wait_port"], p["timeout"], new):
+            exited = "" if _supervise.alive(new) else " (it exited)"
             raise KubedebugError(
-                "%s did not listen on port %d within %s s%s" % (argv[0], p["wait_port"], p["timeout"],
-                                                               "" if _supervise.alive(new) else " (it exited)"),
+                "%s did not listen on port %d within %s s%s" % (argv[0], p["wait_port"], p["timeout"], exited),
                 hint="Read its log %s" % p["log"], log=tail(p["log"]),
             )
         if not _supervise.alive(new):

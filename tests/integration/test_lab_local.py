@@ -120,5 +120,3 @@ def _safe_cmdline(pid):
         return cmdline(pid)
     except OSError:
         return None
-
-
