@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 
+from ansible_collections.kubedebug.lab.plugins.module_utils import _goversion
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 #: Components the collection builds and debugs, and their main package dirs.
@@ -477,22 +478,6 @@ def check_components(tree, components):
 # ---------------------------------------------------------------------------
 # Delve / Go compatibility (minimal call-site)
 # ---------------------------------------------------------------------------
-#: dlv release (major, minor) -> (oldest, newest) Go (major, minor) it accepts,
-#: from delve's pkg/goversion/compat.go (see TRAPS.md). Minimal on purpose:
-#: _goversion.py owns the full table; dlv_go_compatible() is the one call-site
-#: to point at it.
-_DLV_GO = {
-    (1, 20): ((1, 18), (1, 20)),
-    (1, 21): ((1, 19), (1, 21)),
-    (1, 22): ((1, 19), (1, 22)),
-    (1, 23): ((1, 21), (1, 23)),
-    (1, 24): ((1, 21), (1, 24)),
-    (1, 25): ((1, 22), (1, 25)),
-    (1, 26): ((1, 24), (1, 26)),
-    (1, 27): ((1, 25), (1, 27)),
-}
-
-
 def parse_dlv_version(text):
     """'Delve Debugger\\nVersion: 1.20.2\\n...' -> (1, 20, 2); None when absent."""
     m = re.search(r"Version:\s*v?(\d+\.\d+\.\d+)", text or "")
@@ -500,23 +485,21 @@ def parse_dlv_version(text):
 
 
 def dlv_go_compatible(dlv_version, go_version):
-    """(ok, reason). ok is None when the dlv release is not in the table."""
+    """(ok, reason) from the Delve/Go table in _goversion. ok is None when the dlv release is newer than the table."""
     if dlv_version is None or go_version is None:
         return None, "unknown dlv or Go version"
-    key = tuple(dlv_version[:2])
-    if key == (1, 25) and dlv_version[2] == 0:
-        rng = ((1, 21), (1, 24))
-    else:
-        rng = _DLV_GO.get(key)
-    if rng is None:
-        if key < min(_DLV_GO):
-            return False, "dlv %s predates every Go this collection builds with" % fmt_version(dlv_version)
-        return None, "dlv %s is newer than the compatibility table" % fmt_version(dlv_version)
-    go = tuple(go_version[:2])
-    if rng[0] <= go <= rng[1]:
-        return True, "dlv %s supports Go %s" % (fmt_version(dlv_version), fmt_version(go))
-    return False, "dlv %s supports Go %s to %s, the build uses Go %s" % (
-        fmt_version(dlv_version), fmt_version(rng[0]), fmt_version(rng[1]), fmt_version(go_version))
+    dlv = _goversion.delve_str(dlv_version[:3])
+    try:
+        go_min, go_max = _goversion.delve_go_range(dlv)
+    except KubedebugError:
+        oldest = min(row[0] for row in _goversion.compat_table())
+        if tuple(dlv_version[:3]) < tuple(oldest):
+            return False, "dlv %s predates every Go this collection builds with" % dlv
+        return None, "dlv %s is newer than the compatibility table" % dlv
+    go = _goversion.GoVersion.parse(fmt_version(go_version))
+    if go_min.minor_version <= go.minor_version <= go_max.minor_version:
+        return True, "dlv %s supports Go %s" % (dlv, go.minor_str)
+    return False, "dlv %s supports Go %s to %s, the build uses Go %s" % (dlv, go_min.minor_str, go_max.minor_str, fmt_version(go_version))
 
 
 # ---------------------------------------------------------------------------

@@ -537,13 +537,13 @@ def test_bad_go_too_old_for_tree(previous, work):
 
 def test_bad_dlv_go_mismatch(previous, work):
     # Debian has one delve (1.20.2, Go 1.18-1.20) and one Go here; an old dlv's version output stands in for the old dlv.
-    stub = os.path.join(work, "dlv-1.9.1")
+    stub = os.path.join(work, "dlv-1.7.2")
     with open(stub, "w") as f:
-        f.write("#!/bin/sh\nprintf 'Delve Debugger\\nVersion: 1.9.1\\nBuild: $Id: stub $\\n'\n")
+        f.write("#!/bin/sh\nprintf 'Delve Debugger\\nVersion: 1.7.2\\nBuild: $Id: stub $\\n'\n")
     os.chmod(stub, 0o755)
     run = run_playbook("k8s_build.yml", bad_vars(work, previous, k8s_build_dlv_bin=stub))
     assert run.rc != 0
-    assert "Delve/Go mismatch" in run.out and "dlv 1.9.1" in run.out, run
+    assert "Delve/Go mismatch" in run.out and "dlv 1.7.2" in run.out, run
 
 
 def test_bad_disk_full_during_build(previous, work):

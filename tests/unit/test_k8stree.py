@@ -462,7 +462,8 @@ def test_backup_is_kept_from_the_first_run(tree120, tmp_path):
 
 @pytest.mark.parametrize("dlv,go,ok", [
     ((1, 20, 2), (1, 19, 8), True), ((1, 20, 2), (1, 21, 0), False), ((1, 20, 2), (1, 17, 13), False),
-    ((1, 25, 0), (1, 25, 0), False), ((1, 25, 1), (1, 25, 0), True), ((1, 9, 1), (1, 19, 8), False),
+    ((1, 25, 0), (1, 25, 0), False), ((1, 25, 1), (1, 25, 0), True), ((1, 9, 1), (1, 19, 8), True), ((1, 7, 2), (1, 19, 8), False),
+    ((1, 5, 0), (1, 19, 8), False),
     ((1, 99, 0), (1, 19, 8), None),
 ])
 def test_dlv_go_compatible(dlv, go, ok):
