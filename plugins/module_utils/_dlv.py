@@ -14,6 +14,7 @@ a warning, and only happens when the caller asked for it.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import check_argv
@@ -70,6 +71,23 @@ def parse_listen(listen):
             raise KubedebugError("listen host %r is neither an IP address nor a host name" % host, hint="Use e.g. %s" % DEFAULT_LISTEN) from None
         exposure = "loopback" if host == "localhost" else "network"
     return host, port, exposure
+
+
+INSTALL_HINT = "Install it with the kubedebug.lab.delve role, or set dlv_path to its full path"
+
+
+def resolve_dlv_path(dlv_path, which, hint=INSTALL_HINT):
+    """An absolute dlv path: ``dlv_path`` itself when absolute, else ``which(dlv_path)``.
+
+    ``which`` is the caller's PATH lookup (a module's ``get_bin_path``).
+    Raises KubedebugError when a bare name is not found.
+    """
+    if os.path.isabs(dlv_path):
+        return dlv_path
+    found = which(dlv_path)
+    if not found:
+        raise KubedebugError("dlv (%s) is not installed on this host" % dlv_path, hint=hint)
+    return found
 
 
 def _hostport(host, port):

@@ -161,7 +161,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 _VERSION = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
@@ -205,12 +205,8 @@ def main():
         if p["state"] == "debug":
             if not any(p[k] for k in ("name", "pattern", "pid", "pidfile")) and not os.path.exists(os.path.join(p["state_dir"], p["component"] + ".json")):
                 raise KubedebugError("no running process selected", hint="Give name, pattern, pid or pidfile of the component to debug")
-            if p["dlv_path"] and not os.path.isabs(p["dlv_path"]):
-                found = module.get_bin_path(p["dlv_path"])
-                if not found:
-                    raise KubedebugError("dlv (%s) is not installed on this host" % p["dlv_path"],
-                                         hint="Install it with the kubedebug.lab.delve role, or set dlv_path to its full path")
-                p["dlv_path"] = found
+            if p["dlv_path"]:
+                p["dlv_path"] = resolve_dlv_path(p["dlv_path"], module.get_bin_path)
             if p["binary"] and not os.access(p["binary"], os.X_OK):
                 raise KubedebugError("debug binary %s does not exist or is not executable" % p["binary"],
                                      hint="Build it with the kubedebug.lab.k8s_build role")

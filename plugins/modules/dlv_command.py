@@ -158,7 +158,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import check_argv, to_json_list, to_shell, to_systemd
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._elf import debuggability
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
@@ -187,13 +187,7 @@ def run(module):
     result = {}
     if p["validate"]:
         if not os.path.isabs(dlv_path):
-            found = module.get_bin_path(dlv_path)
-            if not found:
-                raise KubedebugError(
-                    "dlv (%s) is not installed on this host" % dlv_path,
-                    hint="Install it with the kubedebug.lab.delve role, or set dlv_path to its full path",
-                )
-            dlv_path = found
+            dlv_path = resolve_dlv_path(dlv_path, module.get_bin_path)
         elif not os.access(dlv_path, os.X_OK):
             raise KubedebugError("dlv_path %s is not an executable file" % dlv_path, hint="Install Delve with the kubedebug.lab.delve role")
         verdict = debuggability(binary)

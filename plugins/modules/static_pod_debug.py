@@ -283,12 +283,10 @@ steps:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _staticpod
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
@@ -319,16 +317,9 @@ def main():
             if not p["binary"]:
                 raise KubedebugError("binary is required with state=debug and mode=static",
                                      hint="Give the debug-built component on the host (built with the kubedebug.lab build role)")
-            dlv = p["dlv_path"]
-            if not os.path.isabs(dlv):
-                found = module.get_bin_path(dlv)
-                if not found:
-                    raise KubedebugError(
-                        "dlv (%s) is not installed on this host" % dlv,
-                        hint="Install a statically linked dlv and set dlv_path to its full path (it is mounted into the pod)",
-                    )
-                dlv = found
-            p["dlv_host_path"] = dlv
+            p["dlv_host_path"] = resolve_dlv_path(
+                p["dlv_path"], module.get_bin_path,
+                hint="Install a statically linked dlv and set dlv_path to its full path (it is mounted into the pod)")
             result = _staticpod.debug(p, check_mode=module.check_mode)
             attach = attach_commands(result["host"], result["port"], result["exposure"], p["ssh_destination"])
             result.update(ssh_tunnel_command=attach["ssh_tunnel_command"], connect_command=attach["connect_command"], notes=attach["notes"])

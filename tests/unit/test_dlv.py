@@ -87,3 +87,14 @@ def test_attach_commands_network():
     a = _dlv.attach_commands("0.0.0.0", 2345, "network")
     assert a["ssh_tunnel_command"] is None
     assert a["connect_command"] == "dlv connect DEBUG_HOST:2345"
+
+
+def test_resolve_dlv_path():
+    assert _dlv.resolve_dlv_path("/opt/dlv", lambda name: None) == "/opt/dlv"
+    assert _dlv.resolve_dlv_path("dlv", {"dlv": "/usr/bin/dlv"}.get) == "/usr/bin/dlv"
+    with pytest.raises(KubedebugError, match=r"dlv \(dlv-nope\) is not installed") as e:
+        _dlv.resolve_dlv_path("dlv-nope", lambda name: None)
+    assert "kubedebug.lab.delve" in e.value.hint
+    with pytest.raises(KubedebugError) as e:
+        _dlv.resolve_dlv_path("dlv-nope", lambda name: None, hint="static dlv")
+    assert e.value.hint == "static dlv"
