@@ -258,6 +258,11 @@ connect_command:
   description: The C(dlv connect) command to run on the workstation.
   returned: state=debug and mode=static
   type: str
+ide_remote:
+  description: Host and port an IDE on the workstation attaches to (through the tunnel when dlv listens on loopback).
+  returned: state=debug and mode=static
+  type: dict
+  sample: {"host": "127.0.0.1", "port": 2345}
 notes:
   description: Things to know when attaching (dlv's same-user rule).
   returned: state=debug and mode=static
@@ -322,7 +327,8 @@ def main():
                 hint="Install a statically linked dlv and set dlv_path to its full path (it is mounted into the pod)")
             result = _staticpod.debug(p, check_mode=module.check_mode)
             attach = attach_commands(result["host"], result["port"], result["exposure"], p["ssh_destination"])
-            result.update(ssh_tunnel_command=attach["ssh_tunnel_command"], connect_command=attach["connect_command"], notes=attach["notes"])
+            result.update(ssh_tunnel_command=attach["ssh_tunnel_command"], connect_command=attach["connect_command"], notes=attach["notes"],
+                          ide_remote=attach["ide_remote"])
         elif p["state"] == "debug":
             result = _staticpod.debug(p, check_mode=module.check_mode)
         else:

@@ -22,11 +22,15 @@ def wait_for(path, timeout=60):
 
 
 def tracer_of(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("TracerPid:"):
-                return int(line.split()[1])
-    return 0
+    """The process (thread group) tracing pid: TracerPid names the tracing thread."""
+    def field(p, name):
+        with open("/proc/%d/status" % p) as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+        return 0
+    tid = field(pid, "TracerPid")
+    return field(tid, "Tgid") if tid else 0
 
 
 @pytest.fixture
@@ -87,7 +91,9 @@ def test_real_process_relaunched_under_dlv_gets_identical_argv(tmp_path, argvpri
         with open(debug_out, "rb") as f:
             assert f.read() == orig_cmdline, "the target under dlv received a different argv"
         # It really runs under the debugger: its tracer is the dlv we started.
-        children = [int(p) for p in open("/proc/%d/task/%d/children" % (shell.pid, shell.pid)).read().split()]
+        # (dlv forks the target from its ptrace thread: read every thread's children)
+        children = [int(p) for t in os.listdir("/proc/%d/task" % shell.pid)
+                    for p in open("/proc/%d/task/%s/children" % (shell.pid, t)).read().split()]
         assert len(children) == 1
         assert tracer_of(children[0]) == shell.pid
         with open("/proc/%d/cmdline" % children[0], "rb") as f:
