@@ -30,4 +30,5 @@ class FilterModule:
             "argv_to_systemd": _wrap(_argv.to_systemd),
             "argv_to_json": _wrap(_argv.to_json_list),
             "shell_to_argv": _wrap(_argv.from_shell),
+            "env_to_systemd": _wrap(_argv.to_systemd_environment),
         }
