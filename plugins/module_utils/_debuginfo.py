@@ -24,17 +24,13 @@ import json
 import os
 import re
 import struct
-import zlib
 
+from ansible_collections.kubedebug.lab.plugins.module_utils._elf import ElfFile, ElfSection  # noqa: F401 (ElfFile is this module's API too)
+from ansible_collections.kubedebug.lab.plugins.module_utils._elf import ElfFormatError as _ElfError
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
-ELF_MAGIC = b"\x7fELF"
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
-SHF_COMPRESSED = 0x800
-SHT_NOBITS = 8
-ELFCOMPRESS_ZLIB = 1
 DEFAULT_MIN_UNOPTIMIZED_SHARE = 0.95
-CHUNK = 1 << 20
 # The Go runtime and a few runtime/internal packages are always compiled
 # with optimisation, whatever -gcflags say: a perfect debug build of
 # kube-apiserver v1.20.2 with Go 1.19 has 1468 of 1490 units with -N -l.
@@ -51,183 +47,6 @@ DW_AT_str_offsets_base = 0x72
 DW_LANG_Go = 0x16
 DW_LNCT_path = 0x1
 DW_LNCT_directory_index = 0x2
-
-
-class _ElfError(Exception):
-    """Malformed ELF/DWARF data; turned into a KubedebugError by the caller."""
-
-
-# ---------------------------------------------------------------------------
-# ELF
-# ---------------------------------------------------------------------------
-class ElfSection:
-    __slots__ = ("name", "type", "flags", "addr", "offset", "size")
-
-    def __init__(self, name, sh_type, flags, addr, offset, size):
-        self.name = name
-        self.type = sh_type
-        self.flags = flags
-        self.addr = addr
-        self.offset = offset
-        self.size = size
-
-
-class ElfFile:
-    """Section-level view of an ELF file (32/64 bit, little/big endian)."""
-
-    def __init__(self, path):
-        self.path = path
-        self._f = open(path, "rb")
-        try:
-            self._parse_header()
-        except Exception:
-            self._f.close()
-            raise
-
-    def close(self):
-        self._f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _read(self, offset, size):
-        self._f.seek(offset)
-        data = self._f.read(size)
-        if len(data) != size:
-            raise _ElfError("truncated file: wanted %d bytes at offset %d, got %d" % (size, offset, len(data)))
-        return data
-
-    def _parse_header(self):
-        ident = self._f.read(16)
-        if len(ident) < 16 or ident[:4] != ELF_MAGIC:
-            raise KubedebugError(
-                "%s is not an ELF file" % self.path,
-                "Point the path at a Linux binary (a Go build output such as _output/bin/kube-apiserver), not a script or an archive",
-                path=self.path,
-            )
-        ei_class, ei_data = ident[4], ident[5]
-        if ei_class not in (1, 2) or ei_data not in (1, 2):
-            raise _ElfError("unknown ELF class %d / data encoding %d" % (ei_class, ei_data))
-        self.is64 = ei_class == 2
-        self.endian = "<" if ei_data == 1 else ">"
-        e = self.endian
-        if self.is64:
-            hdr = self._read(16, 48)
-            (self.e_type, self.e_machine, _ver, self.e_entry, _phoff, shoff, _flags, _ehsize,
-             _phentsize, _phnum, shentsize, shnum, shstrndx) = struct.unpack(e + "HHIQQQIHHHHHH", hdr)
-        else:
-            hdr = self._read(16, 36)
-            (self.e_type, self.e_machine, _ver, self.e_entry, _phoff, shoff, _flags, _ehsize,
-             _phentsize, _phnum, shentsize, shnum, shstrndx) = struct.unpack(e + "HHIIIIIHHHHHH", hdr)
-        self.sections = []
-        if shoff == 0 or shnum == 0:
-            return  # no section headers (sstrip'ed): callers fall back to scanning
-        if shnum == 0 or shstrndx == 0xFFFF:
-            raise _ElfError("extended section numbering is not supported")
-        raw = self._read(shoff, shentsize * shnum)
-        fmt = e + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII")
-        headers = []
-        for i in range(shnum):
-            vals = struct.unpack_from(fmt, raw, i * shentsize)
-            name_off, sh_type, flags, addr, offset, size = vals[0], vals[1], vals[2], vals[3], vals[4], vals[5]
-            headers.append((name_off, sh_type, flags, addr, offset, size))
-        strtab_hdr = headers[shstrndx]
-        strtab = self._read(strtab_hdr[4], strtab_hdr[5])
-        file_size = os.fstat(self._f.fileno()).st_size
-        for name_off, sh_type, flags, addr, offset, size in headers:
-            end = strtab.find(b"\0", name_off)
-            name = strtab[name_off:end if end >= 0 else None].decode("latin-1")
-            if sh_type != SHT_NOBITS and sh_type != 0 and offset + size > file_size:
-                raise _ElfError("truncated file: section %s ends at byte %d, the file has %d" % (name, offset + size, file_size))
-            self.sections.append(ElfSection(name, sh_type, flags, addr, offset, size))
-
-    def section(self, name):
-        for s in self.sections:
-            if s.name == name:
-                return s
-        return None
-
-    def debug_section(self, name):
-        """``.debug_X`` or legacy compressed ``.zdebug_X``; None when absent."""
-        sec = self.section(".debug_" + name)
-        if sec is None:
-            sec = self.section(".zdebug_" + name)
-        if sec is None or sec.type == SHT_NOBITS:
-            return None
-        return sec
-
-    def is_compressed(self, sec):
-        return bool(sec.flags & SHF_COMPRESSED) or sec.name.startswith(".zdebug_")
-
-    def raw_chunks(self, sec, chunk=CHUNK):
-        pos, end = sec.offset, sec.offset + sec.size
-        while pos < end:
-            n = min(chunk, end - pos)
-            yield self._read(pos, n)
-            pos += n
-
-    def section_chunks(self, sec, chunk=CHUNK):
-        """The section's content as a stream of bytes chunks, decompressed."""
-        if not self.is_compressed(sec):
-            yield from self.raw_chunks(sec, chunk)
-            return
-        if sec.name.startswith(".zdebug_"):
-            head = self._read(sec.offset, 12)
-            if head[:4] != b"ZLIB":
-                raise _ElfError("%s: no ZLIB header" % sec.name)
-            skip = 12
-        else:
-            chsize = 24 if self.is64 else 12
-            head = self._read(sec.offset, chsize)
-            ch_type = struct.unpack_from(self.endian + "I", head, 0)[0]
-            if ch_type != ELFCOMPRESS_ZLIB:
-                raise _ElfError("%s: compression type %d is not zlib (zstd is not supported)" % (sec.name, ch_type))
-            skip = chsize
-        d = zlib.decompressobj()
-        first = True
-        for data in self.raw_chunks(sec, chunk):
-            if first:
-                data = data[skip:]
-                first = False
-            out = d.decompress(data)
-            if out:
-                yield out
-        tail = d.flush()
-        if tail:
-            yield tail
-
-    def section_data(self, sec):
-        return b"".join(self.section_chunks(sec))
-
-    def read_vaddr(self, vaddr, size):
-        """Bytes at a virtual address, through the section that maps it."""
-        for s in self.sections:
-            if s.addr and s.type != SHT_NOBITS and s.addr <= vaddr < s.addr + s.size:
-                return self._read(s.offset + vaddr - s.addr, min(size, s.addr + s.size - vaddr))
-        raise _ElfError("address %#x is not in any section" % vaddr)
-
-    def scan(self, needle, align=16, chunk=CHUNK):
-        """Offset of ``needle`` at an ``align``-aligned offset in the file, or -1."""
-        self._f.seek(0)
-        base, prev = 0, b""
-        while True:
-            data = self._f.read(chunk)
-            if not data:
-                return -1
-            buf = prev + data
-            start = 0
-            while True:
-                i = buf.find(needle, start)
-                if i < 0:
-                    break
-                if (base - len(prev) + i) % align == 0:
-                    return base - len(prev) + i
-                start = i + 1
-            prev = buf[-len(needle):]
-            base += len(data)
 
 
 # ---------------------------------------------------------------------------

@@ -3,66 +3,232 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Collection-private module_utils: not a public API for other collections.
-"""Minimal ELF reading: section headers, enough to tell whether dlv can debug
-a binary at all (ELF, Go, DWARF present, symbols present).
-
-Pure Python, reads only the ELF header and section header table.
+"""ELF reading, pure Python: section headers and contents (for _debuginfo's
+DWARF and build-info reading), the program interpreter, and a quick verdict on
+whether dlv can debug a binary at all (ELF, Go, DWARF present).
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import zlib
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
+ELF_MAGIC = b"\x7fELF"
 SHF_COMPRESSED = 0x800
+SHT_NOBITS = 8
+ELFCOMPRESS_ZLIB = 1
+PT_INTERP = 3
+CHUNK = 1 << 20
+
+
+class ElfFormatError(Exception):
+    """Malformed ELF (or DWARF) data; turned into a KubedebugError by the caller."""
+
+
+class ElfSection:
+    __slots__ = ("name", "type", "flags", "addr", "offset", "size")
+
+    def __init__(self, name, sh_type, flags, addr, offset, size):
+        self.name = name
+        self.type = sh_type
+        self.flags = flags
+        self.addr = addr
+        self.offset = offset
+        self.size = size
+
+
+class ElfFile:
+    """Section-level view of an ELF file (32/64 bit, little/big endian)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._f = open(path, "rb")
+        try:
+            self._parse_header()
+        except Exception:
+            self._f.close()
+            raise
+
+    def close(self):
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _read(self, offset, size):
+        self._f.seek(offset)
+        data = self._f.read(size)
+        if len(data) != size:
+            raise ElfFormatError("truncated file: wanted %d bytes at offset %d, got %d" % (size, offset, len(data)))
+        return data
+
+    def _parse_header(self):
+        ident = self._f.read(16)
+        if len(ident) < 16 or ident[:4] != ELF_MAGIC:
+            raise KubedebugError(
+                "%s is not an ELF file" % self.path,
+                "Point the path at a Linux binary (a Go build output such as _output/bin/kube-apiserver), not a script or an archive",
+                path=self.path,
+            )
+        ei_class, ei_data = ident[4], ident[5]
+        if ei_class not in (1, 2) or ei_data not in (1, 2):
+            raise ElfFormatError("unknown ELF class %d / data encoding %d" % (ei_class, ei_data))
+        self.is64 = ei_class == 2
+        self.endian = "<" if ei_data == 1 else ">"
+        e = self.endian
+        if self.is64:
+            hdr = self._read(16, 48)
+            (self.e_type, self.e_machine, _ver, self.e_entry, self.phoff, shoff, _flags, _ehsize,
+             self.phentsize, self.phnum, shentsize, shnum, shstrndx) = struct.unpack(e + "HHIQQQIHHHHHH", hdr)
+        else:
+            hdr = self._read(16, 36)
+            (self.e_type, self.e_machine, _ver, self.e_entry, self.phoff, shoff, _flags, _ehsize,
+             self.phentsize, self.phnum, shentsize, shnum, shstrndx) = struct.unpack(e + "HHIIIIIHHHHHH", hdr)
+        self.sections = []
+        if shoff == 0 or shnum == 0:
+            return  # no section headers (sstrip'ed): callers fall back to scanning
+        if shnum == 0 or shstrndx == 0xFFFF:
+            raise ElfFormatError("extended section numbering is not supported")
+        raw = self._read(shoff, shentsize * shnum)
+        fmt = e + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII")
+        headers = []
+        for i in range(shnum):
+            vals = struct.unpack_from(fmt, raw, i * shentsize)
+            name_off, sh_type, flags, addr, offset, size = vals[0], vals[1], vals[2], vals[3], vals[4], vals[5]
+            headers.append((name_off, sh_type, flags, addr, offset, size))
+        strtab_hdr = headers[shstrndx]
+        strtab = self._read(strtab_hdr[4], strtab_hdr[5])
+        file_size = os.fstat(self._f.fileno()).st_size
+        for name_off, sh_type, flags, addr, offset, size in headers:
+            end = strtab.find(b"\0", name_off)
+            name = strtab[name_off:end if end >= 0 else None].decode("latin-1")
+            if sh_type != SHT_NOBITS and sh_type != 0 and offset + size > file_size:
+                raise ElfFormatError("truncated file: section %s ends at byte %d, the file has %d" % (name, offset + size, file_size))
+            self.sections.append(ElfSection(name, sh_type, flags, addr, offset, size))
+
+    def interpreter(self):
+        """The PT_INTERP path, or None for a statically linked executable."""
+        if self.phoff == 0 or self.phnum == 0:
+            return None
+        table = self._read(self.phoff, self.phentsize * self.phnum)
+        # 64-bit: type, flags, offset, vaddr, paddr, filesz, memsz, align; 32-bit: type, offset, vaddr, paddr, filesz, memsz, flags, align
+        fmt = self.endian + ("IIQQQQQQ" if self.is64 else "IIIIIIII")
+        for i in range(self.phnum):
+            ph = struct.unpack_from(fmt, table, i * self.phentsize)
+            if ph[0] == PT_INTERP:
+                offset, size = (ph[2], ph[5]) if self.is64 else (ph[1], ph[4])
+                return self._read(offset, size).rstrip(b"\0").decode("utf-8", "replace")
+        return None
+
+    def section(self, name):
+        for s in self.sections:
+            if s.name == name:
+                return s
+        return None
+
+    def debug_section(self, name):
+        """``.debug_X`` or legacy compressed ``.zdebug_X``; None when absent."""
+        sec = self.section(".debug_" + name)
+        if sec is None:
+            sec = self.section(".zdebug_" + name)
+        if sec is None or sec.type == SHT_NOBITS:
+            return None
+        return sec
+
+    def is_compressed(self, sec):
+        return bool(sec.flags & SHF_COMPRESSED) or sec.name.startswith(".zdebug_")
+
+    def raw_chunks(self, sec, chunk=CHUNK):
+        pos, end = sec.offset, sec.offset + sec.size
+        while pos < end:
+            n = min(chunk, end - pos)
+            yield self._read(pos, n)
+            pos += n
+
+    def section_chunks(self, sec, chunk=CHUNK):
+        """The section's content as a stream of bytes chunks, decompressed."""
+        if not self.is_compressed(sec):
+            yield from self.raw_chunks(sec, chunk)
+            return
+        if sec.name.startswith(".zdebug_"):
+            head = self._read(sec.offset, 12)
+            if head[:4] != b"ZLIB":
+                raise ElfFormatError("%s: no ZLIB header" % sec.name)
+            skip = 12
+        else:
+            chsize = 24 if self.is64 else 12
+            head = self._read(sec.offset, chsize)
+            ch_type = struct.unpack_from(self.endian + "I", head, 0)[0]
+            if ch_type != ELFCOMPRESS_ZLIB:
+                raise ElfFormatError("%s: compression type %d is not zlib (zstd is not supported)" % (sec.name, ch_type))
+            skip = chsize
+        d = zlib.decompressobj()
+        first = True
+        for data in self.raw_chunks(sec, chunk):
+            if first:
+                data = data[skip:]
+                first = False
+            out = d.decompress(data)
+            if out:
+                yield out
+        tail = d.flush()
+        if tail:
+            yield tail
+
+    def section_data(self, sec):
+        return b"".join(self.section_chunks(sec))
+
+    def read_vaddr(self, vaddr, size):
+        """Bytes at a virtual address, through the section that maps it."""
+        for s in self.sections:
+            if s.addr and s.type != SHT_NOBITS and s.addr <= vaddr < s.addr + s.size:
+                return self._read(s.offset + vaddr - s.addr, min(size, s.addr + s.size - vaddr))
+        raise ElfFormatError("address %#x is not in any section" % vaddr)
+
+    def scan(self, needle, align=16, chunk=CHUNK):
+        """Offset of ``needle`` at an ``align``-aligned offset in the file, or -1."""
+        self._f.seek(0)
+        base, prev = 0, b""
+        while True:
+            data = self._f.read(chunk)
+            if not data:
+                return -1
+            buf = prev + data
+            start = 0
+            while True:
+                i = buf.find(needle, start)
+                if i < 0:
+                    break
+                if (base - len(prev) + i) % align == 0:
+                    return base - len(prev) + i
+                start = i + 1
+            prev = buf[-len(needle):]
+            base += len(data)
+
+
+def open_elf(path):
+    """ElfFile for path; a missing, unreadable or malformed file is a KubedebugError naming the fix."""
+    try:
+        return ElfFile(path)
+    except OSError as e:
+        raise KubedebugError("cannot open %s: %s" % (path, e.strerror), hint="Check the path of the binary") from e
+    except ElfFormatError as e:
+        raise KubedebugError("%s is damaged or truncated: %s" % (path, e), hint="Rebuild or copy the binary again") from e
 
 
 def read_sections(path):
     """{name: {"type", "flags", "offset", "size"}} for an ELF file.
 
-    Raises KubedebugError when the file is missing or not ELF.
+    Raises KubedebugError when the file is missing, not ELF or truncated.
     """
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise KubedebugError("cannot open %s: %s" % (path, e.strerror), hint="Check the path of the binary") from e
-    with f:
-        ident = f.read(16)
-        if len(ident) < 16 or ident[:4] != b"\x7fELF":
-            raise KubedebugError(
-                "%s is not an ELF executable" % path,
-                hint="dlv debugs compiled Go binaries; point at the binary itself, not a wrapper script",
-            )
-        cls, data = ident[4], ident[5]
-        end = "<" if data == 1 else ">"
-        if cls == 2:
-            hdr = f.read(48)
-            (_t, _m, _v, _entry, _phoff, shoff, _flags, _ehsize, _phentsize, _phnum, shentsize, shnum, shstrndx) = struct.unpack(end + "HHIQQQIHHHHHH", hdr)
-            shfmt = end + "IIQQQQIIQQ"
-        elif cls == 1:
-            hdr = f.read(36)
-            (_t, _m, _v, _entry, _phoff, shoff, _flags, _ehsize, _phentsize, _phnum, shentsize, shnum, shstrndx) = struct.unpack(end + "HHIIIIIHHHHHH", hdr)
-            shfmt = end + "IIIIIIIIII"
-        else:
-            raise KubedebugError("%s has an unknown ELF class %d" % (path, cls))
-        if shoff == 0 or shnum == 0:
-            return {}
-        f.seek(shoff)
-        table = f.read(shentsize * shnum)
-        if len(table) < shentsize * shnum:
-            raise KubedebugError("%s is truncated (section table beyond end of file)" % path, hint="Rebuild or copy the binary again")
-        raw = [struct.unpack_from(shfmt, table, i * shentsize) for i in range(shnum)]
-        strtab = raw[shstrndx]
-        f.seek(strtab[4])
-        names = f.read(strtab[5])
-    out = {}
-    for s in raw:
-        name_off, stype, flags, _addr, offset, size = s[0], s[1], s[2], s[3], s[4], s[5]
-        end_ = names.find(b"\0", name_off)
-        name = names[name_off:end_].decode("ascii", "replace")
-        out[name] = {"type": stype, "flags": flags, "offset": offset, "size": size}
-    return out
+    with open_elf(path) as elf:
+        return {s.name: {"type": s.type, "flags": s.flags, "offset": s.offset, "size": s.size} for s in elf.sections}
 
 
 def debuggability(path):
@@ -86,46 +252,14 @@ def debuggability(path):
     return {"go": go, "dwarf": dwarf, "symbols": symbols, "reasons": reasons}
 
 
-PT_INTERP = 3
-
-
 def interpreter(path):
     """The program interpreter (PT_INTERP) of an ELF executable, or None when it is statically linked.
 
     A dynamically linked binary needs its loader and libc at run time: inside a
     distroless container image (the Kubernetes control-plane images) it cannot start.
     """
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise KubedebugError("cannot open %s: %s" % (path, e.strerror), hint="Check the path of the binary") from e
-    with f:
-        ident = f.read(16)
-        if len(ident) < 16 or ident[:4] != b"\x7fELF":
-            raise KubedebugError("%s is not an ELF executable" % path, hint="Point at the compiled binary itself, not a wrapper script")
-        cls, data = ident[4], ident[5]
-        end = "<" if data == 1 else ">"
-        if cls == 2:
-            hdr = f.read(48)
-            phoff, phentsize, phnum = struct.unpack_from(end + "Q", hdr, 16)[0], *struct.unpack_from(end + "HH", hdr, 38)
-            phfmt = end + "IIQQQQQQ"  # type, flags, offset, vaddr, paddr, filesz, memsz, align
-        elif cls == 1:
-            hdr = f.read(36)
-            phoff, phentsize, phnum = struct.unpack_from(end + "I", hdr, 12)[0], *struct.unpack_from(end + "HH", hdr, 26)
-            phfmt = end + "IIIIIIII"  # type, offset, vaddr, paddr, filesz, memsz, flags, align
-        else:
-            raise KubedebugError("%s has an unknown ELF class %d" % (path, cls))
-        if phoff == 0 or phnum == 0:
-            return None
-        f.seek(phoff)
-        table = f.read(phentsize * phnum)
-        if len(table) < phentsize * phnum:
-            raise KubedebugError("%s is truncated (program headers beyond end of file)" % path, hint="Rebuild or copy the binary again")
-        for i in range(phnum):
-            ph = struct.unpack_from(phfmt, table, i * phentsize)
-            if ph[0] != PT_INTERP:
-                continue
-            offset, size = (ph[2], ph[5]) if cls == 2 else (ph[1], ph[4])
-            f.seek(offset)
-            return f.read(size).rstrip(b"\0").decode("utf-8", "replace")
-    return None
+    with open_elf(path) as elf:
+        try:
+            return elf.interpreter()
+        except ElfFormatError as e:
+            raise KubedebugError("%s is damaged or truncated: %s" % (path, e), hint="Rebuild or copy the binary again") from e
