@@ -30,9 +30,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import ssl
 import time
-import urllib.request
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
@@ -288,18 +286,34 @@ def debug_sessions(recorded, state_dir):
     return found
 
 
-def healthz(url, cert_dir, timeout=5.0):
-    """HTTP status of the apiserver's /healthz with the admin client certificate, or None."""
-    ctx = ssl.create_default_context(cafile=os.path.join(cert_dir, "server-ca.crt"))
-    ctx.check_hostname = False
-    ctx.load_cert_chain(os.path.join(cert_dir, "client-admin.crt"), os.path.join(cert_dir, "client-admin.key"))
-    try:
-        with urllib.request.urlopen(url + "/healthz", context=ctx, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except (OSError, ValueError):
-        return None
+def public(rec):
+    """What the record tells a user (never the environment)."""
+    if not rec:
+        return {}
+    cert = rec["cert_dir"]
+    return dict(argv=rec["argv"], go_out=rec["go_out"], start_mode=rec["start_mode"], cert_dir=cert, log_dir=rec["log_dir"],
+                log=rec["log"], kubeconfig=os.path.join(cert, "admin.kubeconfig"), url=rec["url"], recorded=rec.get("components", {}))
+
+
+def running_pid(rec):
+    """Pid of the recorded script while it runs with the recorded command line, else 0."""
+    pid = (rec or {}).get("pid") or 0
+    if pid and _supervise.alive(pid) and _argv(pid) == rec["argv"]:
+        return pid
+    return 0
+
+
+def status(state_path, debug_state_dir):
+    """(record, result) for the cluster recorded at state_path: running, pid, components, debug sessions."""
+    rec = read_record(state_path)
+    pid = running_pid(rec)
+    result = dict(public(rec), running=bool(pid), state_file=state_path)
+    if pid:
+        result["pid"] = pid
+    if rec:
+        result["components"] = locate(rec.get("components", {}))
+        result["debug_sessions"] = debug_sessions(rec.get("components", {}), debug_state_dir)
+    return rec, result
 
 
 def tail(path, n=25):

@@ -22,14 +22,13 @@ description:
     then stops what the script no longer knows (an apiserver restored after a debug session, or one still under dlv)
     and waits until the ports are free. It refuses while a kubedebug process-mode debug record names a component of
     this cluster (restore first; the kubedebug.lab.local_up_cluster role does).
-  - With O(state=info) it only reports (running, components and their pids, debug sessions).
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 options:
   state:
-    description: V(started), V(stopped), or V(info) (read only).
+    description: V(started) or V(stopped).
     type: str
-    choices: [started, stopped, info]
+    choices: [started, stopped]
     default: started
   source_dir:
     description: Root of the Kubernetes tree (it holds C(hack/local-up-cluster.sh)). Required with O(state=started).
@@ -114,6 +113,7 @@ notes:
   - Run as root (O(ignore:become=true)). One such cluster per host - kube-controller-manager and kube-scheduler keep
     their default ports, which the script cannot move.
 seealso:
+  - module: kubedebug.lab.local_up_cluster_info
   - module: kubedebug.lab.debug_process
   - module: kubedebug.lab.background_process
 """
@@ -134,7 +134,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 action:
-  description: V(none), V(started), V(restarted), V(stopped) or V(info).
+  description: V(none), V(started), V(restarted) or V(stopped).
   returned: always
   type: str
 running:
@@ -207,8 +207,10 @@ state_file:
 """
 
 import os
+from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _localup, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
@@ -222,19 +224,16 @@ def runtime_answers(module, p):
     return bool(endpoint) and os.path.exists(endpoint.replace("unix://", ""))
 
 
-def public(rec):
-    if not rec:
-        return {}
-    cert = rec["cert_dir"]
-    return dict(argv=rec["argv"], go_out=rec["go_out"], start_mode=rec["start_mode"], cert_dir=cert, log_dir=rec["log_dir"],
-                log=rec["log"], kubeconfig=os.path.join(cert, "admin.kubeconfig"), url=rec["url"], recorded=rec.get("components", {}))
-
-
-def running_pid(rec):
-    pid = (rec or {}).get("pid") or 0
-    if pid and _supervise.alive(pid) and _localup._argv(pid) == rec["argv"]:
-        return pid
-    return 0
+def healthz(url, cert_dir, timeout=5.0):
+    """HTTP status of the apiserver's /healthz with the admin client certificate, or None."""
+    try:
+        r = open_url(url + "/healthz", ca_path=os.path.join(cert_dir, "server-ca.crt"), client_cert=os.path.join(cert_dir, "client-admin.crt"),
+                     client_key=os.path.join(cert_dir, "client-admin.key"), timeout=timeout, validate_certs=True)
+        return r.getcode()
+    except HTTPError as e:
+        return e.code
+    except (OSError, ValueError, ConnectionError):
+        return None
 
 
 def stop(module, p, rec, state_path, pidfile):
@@ -247,7 +246,7 @@ def stop(module, p, rec, state_path, pidfile):
             hint="Restore first (ansible-playbook kubedebug.lab.restore), or stop with the kubedebug.lab.local_up_cluster role, which does",
             debug_sessions=sessions,
         )
-    pid = running_pid(rec)
+    pid = _localup.running_pid(rec)
     if pid:
         _localup.stop_script(pid, p["stop_timeout"])
     stopped = _localup.stop_leftovers(recorded, p["stop_timeout"])
@@ -265,7 +264,7 @@ def stop(module, p, rec, state_path, pidfile):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", default="started", choices=["started", "stopped", "info"]),
+            state=dict(type="str", default="started", choices=["started", "stopped"]),
             source_dir=dict(type="path"),
             go_out=dict(type="path"),
             start_mode=dict(type="str", default="auto", choices=["auto"] + list(_localup.MODES)),
@@ -292,17 +291,9 @@ def main():
     pidfile = os.path.join(p["run_dir"], "local-up-cluster.pid")
     result = dict(changed=False, state_file=state_path)
     try:
-        rec = _localup.read_record(state_path)
-        pid = running_pid(rec)
-        result.update(public(rec), running=bool(pid))
-        if pid:
-            result["pid"] = pid
-        if rec:
-            result["components"] = _localup.locate(rec.get("components", {}))
-            result["debug_sessions"] = _localup.debug_sessions(rec.get("components", {}), p["debug_state_dir"])
-        if p["state"] == "info":
-            result["action"] = "info"
-            module.exit_json(**result)
+        rec, status = _localup.status(state_path, p["debug_state_dir"])
+        result.update(status)
+        pid = result.get("pid", 0)
         if p["state"] == "stopped":
             if not rec and not os.path.exists(pidfile):
                 module.exit_json(action="none", **result)
@@ -325,14 +316,15 @@ def main():
         argv = _localup.script_argv(tree, p["go_out"])
         config = _localup.script_env(p, mode, {})
         if pid and rec.get("config") == config and rec["argv"] == argv:
-            status = _localup.healthz(rec["url"], rec["cert_dir"])
+            status = healthz(rec["url"], rec["cert_dir"])
             result.update(action="none", healthy=status == 200)
             if status != 200:
                 module.warn("the apiserver of the running cluster answers /healthz with %s (paused at a breakpoint under dlv?)" % status)
             module.exit_json(**result)
         action = "restarted" if pid else "started"
         if module.check_mode:
-            module.exit_json(**dict(result, changed=True, action=action, start_mode=mode, go_out=go_out))
+            result.update(changed=True, action=action, start_mode=mode, go_out=go_out)
+            module.exit_json(**result)
         if rec:
             stop(module, p, rec, state_path, pidfile)
         _localup.check(p, mode, go_out, _supervise.listening_ports())
@@ -353,7 +345,7 @@ def main():
         if why is None:
             rec["components"] = _localup.record_components(new)
             _localup.write_record(state_path, rec)
-            status = _localup.healthz(rec["url"], p["cert_dir"])
+            status = healthz(rec["url"], p["cert_dir"])
             if status != 200:
                 why = "the apiserver answers /healthz with %s" % status
         if why is not None:
@@ -362,7 +354,7 @@ def main():
                 why, hint="Read the script's output %s and the components' logs in %s (it was stopped again)" % (log, p["log_dir"]),
                 log=_localup.tail(log), apiserver_log=_localup.tail(os.path.join(p["log_dir"], "kube-apiserver.log"), 10),
             )
-        result.update(public(rec), changed=True, action=action, running=True, pid=new, healthy=True,
+        result.update(_localup.public(rec), changed=True, action=action, running=True, pid=new, healthy=True,
                       components=_localup.locate(rec["components"]), debug_sessions=[])
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
