@@ -221,7 +221,8 @@ def test_restore_brings_back_the_original_byte_identical(lab):
 
 def test_scheduler_under_dlv_while_the_apiserver_serves(lab):
     others = {c: _pid_of(lab, c) for c in ("kube-apiserver", "kube-controller-manager", "etcd")}
-    rc, out = playbook("playbooks/debug-scheduler.yml", "-e", lab["ev"])
+    # No pod to schedule here: no smoke check (scheduleOne would never be reached).
+    rc, out = playbook("playbooks/debug-scheduler.yml", "-e", lab["ev"], "-e", "debug_component_smoke=false")
     state = json.loads((lab["dir"] / "state" / "kube-scheduler.json").read_text())
     assert state["original"]["argv"] == lab["record"]["components"]["kube-scheduler"]
     target = _pid_of(lab, "kube-scheduler")
@@ -235,7 +236,6 @@ def test_stopping_leaves_nothing(lab):
     assert (lab["dir"] / "state" / "kube-scheduler.json").exists()
     rc, out = playbook("playbooks/local-up-cluster.yml", "-e", lab["ev"], "-e", "local_up_cluster_state=stopped")
     assert recap_changed(out) >= 1
-    assert "kube-scheduler restored" in out or not (lab["dir"] / "state" / "kube-scheduler.json").exists()
     assert list((lab["dir"] / "state").iterdir()) == []  # no debug record left behind
     assert not alive(rec["pid"])
     assert pids_mentioning(str(lab["dir"])) == []
