@@ -222,9 +222,15 @@ def debug(params, sup, main_pid_of=None, version_of=None):
     info = sup.start(component, built["argv"], original["env"], original["cwd"], original["uid"], original["gid"])
     record["debug"] = info
     _supervise.write_state(state_path, record)
+    deadline = time.monotonic() + params["start_timeout"]
     ok = _supervise.wait_listening(built["port"], params["start_timeout"], info["pid"] or None)
     pid = sup.pid(info)
     target = dlv_target(pid) if pid else None
+    # dlv listens before it launches the target (net.Listen, then the debugger starts the process): on a
+    # loaded host the port can be up while the target does not exist yet.
+    while ok and pid and target is None and _supervise.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        target = dlv_target(pid)
     if not (ok and pid and target):
         log = tail(info.get("log") if info["kind"] == "detached" else "")
         sup.stop(info, params["stop_timeout"])
