@@ -25,7 +25,7 @@ import os
 import re
 import struct
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._elf import ElfFile, ElfSection  # noqa: F401 (ElfFile is this module's API too)
+from ansible_collections.kubedebug.lab.plugins.module_utils._elf import ElfFile
 from ansible_collections.kubedebug.lab.plugins.module_utils._elf import ElfFormatError as _ElfError
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
