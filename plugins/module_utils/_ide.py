@@ -80,8 +80,18 @@ def merge_launch_json(existing_text, configuration):
             ) from e
         if not isinstance(doc, dict) or not isinstance(doc.get("configurations", []), list):
             raise KubedebugError("the existing launch.json has no configurations list; it is left as it is")
-    configs = [c for c in doc.get("configurations", []) if not (isinstance(c, dict) and c.get("name") == configuration["name"])]
-    configs.append(configuration)
+    # Replace in place (the order stays: writing one component's entry again
+    # changes nothing when several components share the file), else append.
+    configs, replaced = [], False
+    for c in doc.get("configurations", []):
+        if isinstance(c, dict) and c.get("name") == configuration["name"]:
+            if not replaced:
+                configs.append(configuration)
+                replaced = True
+            continue
+        configs.append(c)
+    if not replaced:
+        configs.append(configuration)
     doc["configurations"] = configs
     doc.setdefault("version", "0.2.0")
     return json.dumps(doc, indent=2) + "\n"

@@ -54,3 +54,16 @@ def test_goland_xml_parses_and_escapes():
     conf = ET.fromstring(text).find("configuration")
     assert conf.get("type") == "GoRemoteDebugConfigurationType" and conf.get("factoryName") == "Go Remote"
     assert conf.get("name") == 'apiserver "node1" <&>' and conf.get("port") == "2345" and conf.get("host") == "127.0.0.1"
+
+
+def test_launch_json_shared_by_two_components_is_stable():
+    """Writing each component's entry again changes nothing (found on the kubeadm node: the order flipped)."""
+    api = _ide.vscode_configuration("kube-apiserver on n1", "127.0.0.1", 2345, "${workspaceFolder}", "_output/local/go/src/k8s.io/kubernetes")
+    kubelet = _ide.vscode_configuration("kubelet on n1", "127.0.0.1", 2346, "${workspaceFolder}", "_output/local/go/src/k8s.io/kubernetes")
+    text = _ide.merge_launch_json(_ide.merge_launch_json(None, api), kubelet)
+    assert [c["name"] for c in json.loads(text)["configurations"]] == ["kube-apiserver on n1", "kubelet on n1"]
+    assert _ide.merge_launch_json(text, api) == text
+    assert _ide.merge_launch_json(_ide.merge_launch_json(text, api), kubelet) == text
+    moved = dict(api, port=2399)
+    doc = json.loads(_ide.merge_launch_json(text, moved))
+    assert [c["port"] for c in doc["configurations"]] == [2399, 2346]
