@@ -27,7 +27,7 @@ import time
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _dlv_rpc, _procfs, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_systemd, to_systemd_environment
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import build_dlv_argv
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import build_dlv_argv, parse_listen
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 
@@ -121,8 +121,9 @@ class Supervisor:
             self._systemctl("daemon-reload", check=False)
             self._systemctl("reset-failed", debug["unit"], check=False)
         else:
-            # The target first, gracefully, then dlv (which would otherwise kill it).
-            if target:
+            # The target first, gracefully, then dlv (which would otherwise kill it). A target still paused
+            # by dlv (an interrupted relaunch) cannot act on SIGTERM: dlv kills it when it exits.
+            if target and not traced_stop(target):
                 _supervise.stop(target, timeout)
             if pid:
                 _supervise.stop(pid, timeout)
@@ -172,6 +173,8 @@ def debug(params, sup, main_pid_of=None, version_of=None):
                     hint="Read its log (%s), then run the restore playbook to bring back the original" % state["debug"].get("log"),
                     crashed=True, log=tail(state["debug"].get("log") or ""),
                 )
+            if state.get("continue_pending"):
+                return finish_continue(params, state, state_path, pid, target)
             return dict(changed=False, state_file=state_path, dlv_pid=pid, target_pid=target, debug=state["debug"],
                         original=_public(state["original"]), dlv_argv=state["dlv_argv"], msg="%s already runs under dlv" % component)
         # A record without a live dlv: an interrupted run, or dlv ended. Start again from the record.
@@ -224,6 +227,9 @@ def debug(params, sup, main_pid_of=None, version_of=None):
     times = result["timings"] = {}
     t0 = time.monotonic()
     if overlap:
+        # continue_pending: an interrupted run (dlv up, target paused, original maybe still running) is
+        # finished by the next debug run, or undone by restore.
+        record["continue_pending"] = True
         info = sup.start(component, launch, original["env"], original["cwd"], original["uid"], original["gid"])
         record["debug"] = info
         _supervise.write_state(state_path, record)
@@ -267,6 +273,8 @@ def debug(params, sup, main_pid_of=None, version_of=None):
             hint="Read dlv's output below; a common cause is a binary dlv cannot load or a Go version dlv does not support",
             dlv_log=log,
         )
+    if record.pop("continue_pending", None):
+        _supervise.write_state(state_path, record)
     # dlv passes the binary's absolute path as argv[0]; everything after it must be the original's.
     expected = encode_argv([os.path.abspath(binary)] + original["argv"][1:])
     result.update(dlv_pid=pid, target_pid=target, debug=info, target_cmdline_identical=cmdline_of(target) == expected)
@@ -312,6 +320,39 @@ def continue_target(host, port, target, timeout):
             return True
         time.sleep(0.05)
     return False
+
+
+def same_process(pid, start_ticks):
+    """True when pid is still the process that started at start_ticks (not a reused pid)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return _supervise.alive(pid) and _procfs.parse_stat_starttime(stat) == start_ticks
+
+
+def finish_continue(params, state, state_path, dlv_pid, target):
+    """A run interrupted between starting dlv (target paused) and continuing it: stop the original if it
+    still runs, then let the target run."""
+    original = state["original"]
+    result = dict(changed=True, state_file=state_path, dlv_pid=dlv_pid, target_pid=target, debug=state["debug"],
+                  original=_public(original), dlv_argv=state["dlv_argv"])
+    if params.get("check_mode"):
+        result["msg"] = "would finish the interrupted relaunch of %s" % state["component"]
+        return result
+    if original.get("pid") and same_process(original["pid"], original.get("start_ticks")):
+        result["stopped"] = _supervise.stop(original["pid"], params["stop_timeout"])
+    host, port, _exposure = parse_listen(params["listen"])
+    if not continue_target(host, port, target, params["start_timeout"]):
+        raise KubedebugError(
+            "%s under dlv (pid %d) could not be continued after an interrupted run" % (state["component"], dlv_pid),
+            hint="Run the restore playbook to bring back the original, then debug again",
+        )
+    state.pop("continue_pending", None)
+    _supervise.write_state(state_path, state)
+    result["msg"] = "%s runs under dlv (an interrupted relaunch was finished)" % state["component"]
+    return result
 
 
 def find_exact(argv):
