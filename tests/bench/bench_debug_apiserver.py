@@ -9,14 +9,15 @@ Needs the local lab (`make lab`) in place. Measures, median of ROUNDS (default 3
             until it has returned AND the apiserver under dlv answers /healthz ok.
             The playbook runs as a user runs it from the repo (its ansible.cfg), with
             the role's defaults: smoke check OFF, IDE configurations ON. The only
-            extra variable is the lab's selector (the kube-apiserver on port 6443),
-            as lab-local.yml uses, so other apiservers on the host do not interfere.
+            extra variable is the selector: the pid of the apiserver listening on
+            127.0.0.1:6443, so apiservers of other tests on the host do not interfere.
 Prints both, their ratio, and where the debug run's time goes (a 20 ms poller
 of /proc and /healthz, independent of the playbook). Restores the host at the end.
 """
 
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -28,7 +29,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LCP = "/var/lib/kubedebug/local-control-plane"
 STATE_DIR = "/var/lib/kubedebug"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
-SELECTOR = {"debug_component_selector": {"pattern": "^/[^ ]*/kube-apiserver .*--secure-port=6443( |$)"}}
 
 
 def playbook(name, extra=None):
@@ -56,12 +56,13 @@ def wait_healthy(t0, timeout=300):
 
 
 def apiserver_pid():
-    """The lab's apiserver: the kube-apiserver serving 127.0.0.1:6443 (other test apiservers use other ports)."""
-    out = subprocess.run(["pgrep", "-f", "^/\\S*/kube-apiserver .*--secure-port=6443( |$)"], capture_output=True, text=True,
-                         check=False).stdout.split()
-    if len(out) != 1:
-        sys.exit("expected one kube-apiserver on port 6443, found %s: run make lab first" % out)
-    return int(out[0])
+    """The lab's apiserver: the process listening on 127.0.0.1:6443 in this network namespace (a kubeadm node
+    container of another test may run a kube-apiserver with --secure-port=6443 too, in its own namespace)."""
+    out = subprocess.run(["ss", "-ltnpH", "src", "127.0.0.1:6443"], capture_output=True, text=True, check=False).stdout
+    pids = sorted(set(re.findall(r'"kube-apiserver",pid=(\d+)', out)))
+    if len(pids) != 1:
+        sys.exit("expected one kube-apiserver listening on 127.0.0.1:6443, found %s: run make lab first" % (pids or "none"))
+    return int(pids[0])
 
 
 def proc_state(pid):
@@ -148,7 +149,7 @@ def debug_run():
     t0 = time.monotonic()
     w = Watch(t0, original)
     w.start()
-    playbook("debug-apiserver.yml", SELECTOR)
+    playbook("debug-apiserver.yml", {"debug_component_selector": {"pid": original}})
     returned = time.monotonic() - t0
     total = wait_healthy(t0)
     w.done.set()
