@@ -18,7 +18,7 @@ description:
     C(dlv exec DEBUG_BINARY --headless ... -- SAME ARGS) as a systemd unit (when systemd is PID 1) or as a
     detached process with a pidfile and a log file. If dlv does not come up, the original is started again.
   - With O(continue=true) and O(accept_multiclient=true), and dlv running as the module's user, dlv is started
-    B(before) the original is stopped and without C(--continue): it forks the target stopped at its first
+    B(before) the original is stopped and without C(--continue); it forks the target stopped at its first
     instruction and reads the binary's debug info while the original shuts down gracefully; once the original
     has exited the module sends dlv C(continue) over its API and disconnects (what dlv's own C(--continue)
     does). The target never runs beside the original, so it can bind the same ports.
