@@ -25,9 +25,9 @@ from __future__ import annotations
 import os
 import time
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _procfs, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils import _dlv_rpc, _procfs, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_systemd, to_systemd_environment
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import build_dlv_argv
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import build_dlv_argv, parse_listen
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 
@@ -121,8 +121,9 @@ class Supervisor:
             self._systemctl("daemon-reload", check=False)
             self._systemctl("reset-failed", debug["unit"], check=False)
         else:
-            # The target first, gracefully, then dlv (which would otherwise kill it).
-            if target:
+            # The target first, gracefully, then dlv (which would otherwise kill it). A target still paused
+            # by dlv (an interrupted relaunch) cannot act on SIGTERM: dlv kills it when it exits.
+            if target and not traced_stop(target):
                 _supervise.stop(target, timeout)
             if pid:
                 _supervise.stop(pid, timeout)
@@ -172,6 +173,8 @@ def debug(params, sup, main_pid_of=None, version_of=None):
                     hint="Read its log (%s), then run the restore playbook to bring back the original" % state["debug"].get("log"),
                     crashed=True, log=tail(state["debug"].get("log") or ""),
                 )
+            if state.get("continue_pending"):
+                return finish_continue(params, state, state_path, pid, target)
             return dict(changed=False, state_file=state_path, dlv_pid=pid, target_pid=target, debug=state["debug"],
                         original=_public(state["original"]), dlv_argv=state["dlv_argv"], msg="%s already runs under dlv" % component)
         # A record without a live dlv: an interrupted run, or dlv ended. Start again from the record.
@@ -204,24 +207,48 @@ def debug(params, sup, main_pid_of=None, version_of=None):
             "port %s is already in use: dlv could not listen there" % built["listen"],
             hint="Choose another listen port, or stop what listens there (ss -ltnp 'sport = :%d')" % built["port"],
         )
-    result = dict(changed=True, state_file=state_path, dlv_argv=built["argv"], original=_public(original), warnings=built["warnings"],
+    # Overlap: dlv reads the binary's DWARF (seconds for a 150 MB apiserver) while the original shuts down
+    # gracefully. dlv forks the target stopped at its first instruction and only lets it run when told to,
+    # so it is started WITHOUT --continue and continued here over its API once the original has exited
+    # (dlv's own --continue does exactly that: a client sends "continue" and disconnects). The target
+    # therefore never runs beside the original. Only when the module can talk to dlv: dlv's
+    # --only-same-user refuses connections from another user.
+    overlap = running is not None and params["continue_after_start"] and params["accept_multiclient"] and (
+        original["uid"] in (None, os.geteuid()))
+    launch = build_dlv_argv(binary, original["argv"][1:], **dict(dlv_opts, continue_after_start=False))["argv"] if overlap else built["argv"]
+    result = dict(changed=True, state_file=state_path, dlv_argv=launch, original=_public(original), warnings=built["warnings"],
                   listen=built["listen"], exposure=built["exposure"])
     if params.get("check_mode"):
         result["msg"] = "would relaunch %s under dlv" % component
         return result
-    record = {"component": component, "mode": "process", "original": original, "dlv_argv": built["argv"], "debug": None,
+    record = {"component": component, "mode": "process", "original": original, "dlv_argv": launch, "debug": None,
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     _supervise.write_state(state_path, record)
-    if running is not None:
+    times = result["timings"] = {}
+    t0 = time.monotonic()
+    if overlap:
+        # continue_pending: an interrupted run (dlv up, target paused, original maybe still running) is
+        # finished by the next debug run, or undone by restore.
+        record["continue_pending"] = True
+        info = sup.start(component, launch, original["env"], original["cwd"], original["uid"], original["gid"])
+        record["debug"] = info
+        _supervise.write_state(state_path, record)
+        times["dlv_started"] = time.monotonic() - t0
         result["stopped"] = _supervise.stop(running["pid"], params["stop_timeout"])
-    elif state is not None:
-        # Interrupted earlier: the original may still run.
-        again = find_exact(original["argv"])
-        if again:
-            result["stopped"] = _supervise.stop(again, params["stop_timeout"])
-    info = sup.start(component, built["argv"], original["env"], original["cwd"], original["uid"], original["gid"])
-    record["debug"] = info
-    _supervise.write_state(state_path, record)
+        times["original_stopped"] = time.monotonic() - t0
+    else:
+        if running is not None:
+            result["stopped"] = _supervise.stop(running["pid"], params["stop_timeout"])
+        elif state is not None:
+            # Interrupted earlier: the original may still run.
+            again = find_exact(original["argv"])
+            if again:
+                result["stopped"] = _supervise.stop(again, params["stop_timeout"])
+        times["original_stopped"] = time.monotonic() - t0
+        info = sup.start(component, launch, original["env"], original["cwd"], original["uid"], original["gid"])
+        record["debug"] = info
+        _supervise.write_state(state_path, record)
+        times["dlv_started"] = time.monotonic() - t0
     deadline = time.monotonic() + params["start_timeout"]
     ok = _supervise.wait_listening(built["port"], params["start_timeout"], info["pid"] or None)
     pid = sup.pid(info)
@@ -231,21 +258,100 @@ def debug(params, sup, main_pid_of=None, version_of=None):
     while ok and pid and target is None and _supervise.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
         target = dlv_target(pid)
-    if not (ok and pid and target):
+    continued = None
+    if ok and pid and target and overlap:
+        continued = continue_target(built["host"], built["port"], target, max(deadline - time.monotonic(), 1.0))
+    times["target_running"] = time.monotonic() - t0
+    if not (ok and pid and target and continued is not False):
         log = tail(info.get("log") if info["kind"] == "detached" else "")
         sup.stop(info, params["stop_timeout"])
         opid, olog = start_original(original, params["log_dir"], component)
         os.unlink(state_path)  # the original runs again: nothing left to restore
         raise KubedebugError(
-            "dlv did not start %s (listening: %s, dlv alive: %s, target alive: %s); the original was started again (pid %d, log %s)"
-            % (component, ok, bool(pid), bool(target), opid, olog),
+            "dlv did not start %s (listening: %s, dlv alive: %s, target alive: %s%s); the original was started again (pid %d, log %s)"
+            % (component, ok, bool(pid), bool(target), ", target continued: False" if continued is False else "", opid, olog),
             hint="Read dlv's output below; a common cause is a binary dlv cannot load or a Go version dlv does not support",
             dlv_log=log,
         )
+    if record.pop("continue_pending", None):
+        _supervise.write_state(state_path, record)
     # dlv passes the binary's absolute path as argv[0]; everything after it must be the original's.
     expected = encode_argv([os.path.abspath(binary)] + original["argv"][1:])
     result.update(dlv_pid=pid, target_pid=target, debug=info, target_cmdline_identical=cmdline_of(target) == expected)
     result["msg"] = "%s runs under dlv, listening on %s" % (component, built["listen"])
+    return result
+
+
+def traced_stop(pid):
+    """True while pid sits in a ptrace stop (state t), False when it runs, None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+    if state in ("Z", "X"):
+        return None
+    return state in ("t", "T")
+
+
+def continue_target(host, port, target, timeout):
+    """Let dlv's paused target run: what ``dlv exec --continue`` does itself, sent from here.
+
+    Waits until dlv answers (it accepts connections only once it has loaded the binary), sends
+    ``continue`` and disconnects (dlv runs with --accept-multiclient, so the target keeps running),
+    then waits until the target has left its ptrace stop. True when it runs, False otherwise.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        client = _dlv_rpc.DelveClient("127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host, port, timeout=timeout)
+        try:
+            state = client.call("State", {"NonBlocking": True}, timeout=timeout).get("State") or {}
+            if state.get("exited"):
+                return False
+        finally:
+            client.disconnect_running()
+    except KubedebugError:
+        return False
+    while time.monotonic() < deadline:
+        stopped = traced_stop(target)
+        if stopped is None:
+            return False
+        if not stopped:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def same_process(pid, start_ticks):
+    """True when pid is still the process that started at start_ticks (not a reused pid)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return _supervise.alive(pid) and _procfs.parse_stat_starttime(stat) == start_ticks
+
+
+def finish_continue(params, state, state_path, dlv_pid, target):
+    """A run interrupted between starting dlv (target paused) and continuing it: stop the original if it
+    still runs, then let the target run."""
+    original = state["original"]
+    result = dict(changed=True, state_file=state_path, dlv_pid=dlv_pid, target_pid=target, debug=state["debug"],
+                  original=_public(original), dlv_argv=state["dlv_argv"])
+    if params.get("check_mode"):
+        result["msg"] = "would finish the interrupted relaunch of %s" % state["component"]
+        return result
+    if original.get("pid") and same_process(original["pid"], original.get("start_ticks")):
+        result["stopped"] = _supervise.stop(original["pid"], params["stop_timeout"])
+    host, port, _exposure = parse_listen(params["listen"])
+    if not continue_target(host, port, target, params["start_timeout"]):
+        raise KubedebugError(
+            "%s under dlv (pid %d) could not be continued after an interrupted run" % (state["component"], dlv_pid),
+            hint="Run the restore playbook to bring back the original, then debug again",
+        )
+    state.pop("continue_pending", None)
+    _supervise.write_state(state_path, state)
+    result["msg"] = "%s runs under dlv (an interrupted relaunch was finished)" % state["component"]
     return result
 
 

@@ -123,11 +123,24 @@ def alive(pid):
 
 
 def children(pid):
+    """Child pids of pid, whichever of its threads forked them.
+
+    /proc/PID/task/TID/children lists the children of one thread only: dlv forks
+    its target from the OS thread its ptrace goroutine is locked to, which is
+    not always the main thread.
+    """
     try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
+        tids = os.listdir("/proc/%d/task" % pid)
     except OSError:
         return []
+    kids = []
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids.extend(int(x) for x in f.read().split())
+        except OSError:
+            continue
+    return kids
 
 
 def stop(pid, timeout=30.0, sig=signal.SIGTERM):

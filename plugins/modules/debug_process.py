@@ -17,6 +17,11 @@ description:
     differs, writes a state record, stops the process and starts
     C(dlv exec DEBUG_BINARY --headless ... -- SAME ARGS) as a systemd unit (when systemd is PID 1) or as a
     detached process with a pidfile and a log file. If dlv does not come up, the original is started again.
+  - With O(continue=true) and O(accept_multiclient=true), and dlv running as the module's user, dlv is started
+    B(before) the original is stopped and without C(--continue); it forks the target stopped at its first
+    instruction and reads the binary's debug info while the original shuts down gracefully; once the original
+    has exited the module sends dlv C(continue) over its API and disconnects (what dlv's own C(--continue)
+    does). The target never runs beside the original, so it can bind the same ports.
   - With O(state=restored) it stops dlv and its target and starts the original from the record with a
     byte-identical command line, executable, working directory, environment and user, then removes the record.
   - The record is written before anything is stopped, so an interrupted run can always be restored.
@@ -120,10 +125,16 @@ state_file:
   returned: always
   type: str
 dlv_argv:
-  description: The dlv invocation.
+  description: The dlv invocation that runs (without C(--continue) when the module continued the target itself).
   returned: state=debug
   type: list
   elements: str
+timings:
+  description:
+    - Seconds from just after the state record was written until dlv was started, the original had exited and
+      the target was running (V(dlv_started), V(original_stopped), V(target_running)).
+  returned: state=debug and changed, not in check mode
+  type: dict
 original:
   description: The recorded original (argv, exe, cwd, uid, gid, pid), without its environment.
   returned: when there is a record

@@ -147,7 +147,7 @@ def test_target_crash_under_dlv_is_reported_and_restorable(tmp_path, lab):
 
 
 def test_interrupted_run_is_restored(tmp_path, lab):
-    """Ctrl-C while the module waits for dlv: restore still brings the original back."""
+    """Ctrl-C while the module waits for dlv (the original already stopped): restore still brings the original back."""
     v = lab["vars"]
     pb = tmp_path / "debug.yml"
     pb.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [dict(DEBUG, name="Debug")]}]))
@@ -161,7 +161,8 @@ def test_interrupted_run_is_restored(tmp_path, lab):
     state = tmp_path / "state" / (v["comp"] + ".json")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if state.exists() and json.loads(state.read_text()).get("debug"):
+        # dlv starts before the original is stopped (it reads the binary meanwhile): wait for both.
+        if state.exists() and json.loads(state.read_text()).get("debug") and not alive(lab["pid"]):
             break
         time.sleep(0.02)
     os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in the terminal does to the foreground group
@@ -170,3 +171,34 @@ def test_interrupted_run_is_restored(tmp_path, lab):
     res = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]
     assert res["r"]["changed"] and cmdline(res["r"]["pid"]) == lab["cmdline"]
     assert not state.exists()
+
+
+def test_run_interrupted_before_the_continue_is_finished(tmp_path, lab):
+    """Interrupted after dlv started (target paused at its first instruction) but before the original was
+    stopped: the next debug run stops the original and lets the target run; restore then works as usual."""
+    from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc, _dlv, _procfs, _supervise
+
+    v = lab["vars"]
+    running = _procfs.read_process(lab["pid"])
+    original = {"argv": running["argv"], "exe": running["exe"], "cwd": running["cwd"], "env": _supervise.read_environ(lab["pid"]),
+                "uid": running["uid"], "gid": running["gid"], "pid": lab["pid"], "start_ticks": running["start_ticks"]}
+    launch = _dlv.build_dlv_argv(v["binary"], original["argv"][1:], listen="127.0.0.1:%d" % v["port"], continue_after_start=False)["argv"]
+    sup = _debugproc.Supervisor("detached", None, v["state_dir"], v["log_dir"])
+    os.makedirs(v["state_dir"])
+    state_path = os.path.join(v["state_dir"], v["comp"] + ".json")
+    record = {"component": v["comp"], "mode": "process", "original": original, "dlv_argv": launch, "debug": None, "continue_pending": True}
+    _supervise.write_state(state_path, record)
+    record["debug"] = sup.start(v["comp"], launch, original["env"], original["cwd"], original["uid"], original["gid"])
+    _supervise.write_state(state_path, record)  # ... and here the run was interrupted
+    assert _supervise.wait_listening(v["port"], 60, record["debug"]["pid"])
+    res = run_play(tmp_path, [dict(DEBUG, name="Debug", register="d"), dict(DEBUG, name="Debug again", register="d2")],
+                   dict(v, kdbg_dump=["d", "d2"]))[2]
+    d = res["d"]
+    assert d["changed"] and "interrupted relaunch was finished" in d["msg"], d
+    assert d["stopped"] == "terminated" and not alive(lab["pid"])
+    assert _debugproc.traced_stop(d["target_pid"]) is False  # running, not paused
+    assert not res["d2"]["changed"] and res["d2"]["target_pid"] == d["target_pid"]
+    assert "continue_pending" not in json.loads(open(state_path).read())
+    res = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]
+    assert res["r"]["changed"] and cmdline(res["r"]["pid"]) == lab["cmdline"]
+    assert not alive(d["dlv_pid"]) and not alive(d["target_pid"])
