@@ -184,16 +184,9 @@ def check(p, mode, go_out, listening):
 
 def read_record(path):
     """The record of the running cluster, or None."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
+    rec = _supervise.read_json_record(path, "%s", "It records the running local-up-cluster; move it away and stop the cluster by hand")
+    if rec is None:
         return None
-    try:
-        rec = json.loads(raw.decode("utf-8"))
-    except ValueError as e:
-        raise KubedebugError("%s is not valid JSON (%s)" % (path, e),
-                             hint="It records the running local-up-cluster; move it away and stop the cluster by hand") from e
     if not isinstance(rec, dict) or rec.get("kind") != "local-up-cluster" or "argv" not in rec:
         raise KubedebugError("%s is not a kubedebug local-up-cluster record" % path, hint="Move it away if it is not ours")
     return rec

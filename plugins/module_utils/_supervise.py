@@ -72,20 +72,24 @@ def fsync_dir(d):
         os.close(dfd)
 
 
-def read_state(path):
-    """The state record at path, or None when there is none."""
+def read_json_record(path, what, hint):
+    """The JSON document at path, or None when there is no file; ``what % path`` names it in the error."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
         return None
     try:
-        state = json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except ValueError as e:
-        raise KubedebugError(
-            "state file %s is not valid JSON (%s)" % (path, e),
-            hint="It records how to restore the original component: inspect it, fix or move it away, then run again",
-        ) from e
+        raise KubedebugError("%s is not valid JSON (%s)" % (what % path, e), hint=hint) from e
+
+
+def read_state(path):
+    """The state record at path, or None when there is none."""
+    state = read_json_record(path, "state file %s", "It records how to restore the original component: inspect it, fix or move it away, then run again")
+    if state is None:
+        return None
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "original" not in state:
         raise KubedebugError(
             "state file %s is not a kubedebug state record of version %d" % (path, STATE_VERSION),
