@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -13,6 +14,23 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTDATA = os.path.join(ROOT, "tests", "testdata")
+
+
+def playbook(*args, check=True):
+    """ansible-playbook ARGS from the repo root; (rc, stdout + stderr). check: assert it succeeded."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    p = subprocess.run(["ansible-playbook", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    out = p.stdout + p.stderr
+    if check:
+        assert p.returncode == 0, out[-8000:]
+    return p.returncode, out
+
+
+def recap_changed(out, host="localhost"):
+    """changed= of host in a play recap."""
+    m = re.search(r"%s\s+:\s+ok=\d+\s+changed=(\d+)" % re.escape(host), out)
+    assert m, out[-3000:]
+    return int(m.group(1))
 
 
 def free_port():

@@ -14,25 +14,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import playbook, recap_changed
 
 STATE = "/var/lib/kubedebug/kube-apiserver.json"
 LCP = "/var/lib/kubedebug/local-control-plane"
 
 
-def playbook(*args, check=True):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    p = subprocess.run(["ansible-playbook", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    out = p.stdout + p.stderr
-    if check:
-        assert p.returncode == 0, out[-6000:]
-    return p.returncode, out
-
-
-def recap_changed(out):
-    m = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
-    assert m, out[-3000:]
-    return int(m.group(1))
 
 
 def token():

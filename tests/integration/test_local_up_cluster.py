@@ -18,26 +18,13 @@ import time
 
 import pytest
 
-from tests.integration.conftest import ROOT, free_port, run_play
+from tests.integration.conftest import free_port, playbook, recap_changed, run_play
 
 FIXED_PORTS = (10251, 10252, 10257, 10259)
 DEBUG_BINARY = "/var/cache/kubedebug/build/bin/kube-apiserver"  # k8s_build's default output
 GET_HANDLER = "k8s.io/apiserver/pkg/endpoints/handlers.getResourceHandler.func1"
 
 
-def playbook(*args, check=True):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    p = subprocess.run(["ansible-playbook", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    out = p.stdout + p.stderr
-    if check:
-        assert p.returncode == 0, out[-8000:]
-    return p.returncode, out
-
-
-def recap_changed(out):
-    m = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
-    assert m, out[-3000:]
-    return int(m.group(1))
 
 
 def listening(port):
