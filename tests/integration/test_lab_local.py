@@ -20,8 +20,6 @@ STATE = "/var/lib/kubedebug/kube-apiserver.json"
 LCP = "/var/lib/kubedebug/local-control-plane"
 
 
-
-
 def token():
     with open(os.path.join(LCP, "tokens.csv")) as f:
         return f.read().split(",")[0]

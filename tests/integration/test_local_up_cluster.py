@@ -25,8 +25,6 @@ DEBUG_BINARY = "/var/cache/kubedebug/build/bin/kube-apiserver"  # k8s_build's de
 GET_HANDLER = "k8s.io/apiserver/pkg/endpoints/handlers.getResourceHandler.func1"
 
 
-
-
 def listening(port):
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(name) as f:
