@@ -176,13 +176,15 @@ def debug(params, sup, main_pid_of=None, version_of=None):
             if state.get("continue_pending"):
                 return finish_continue(params, state, state_path, pid, target)
             return dict(changed=False, state_file=state_path, dlv_pid=pid, target_pid=target, debug=state["debug"],
-                        original=_public(state["original"]), dlv_argv=state["dlv_argv"], msg="%s already runs under dlv" % component)
+                        original=_public(state["original"]), dlv_argv=state["dlv_argv"], listen=listen_of(state["dlv_argv"]),
+                        msg="%s already runs under dlv" % component)
         # A record without a live dlv: an interrupted run, or dlv ended. Start again from the record.
         original = state["original"]
         running = None
     else:
         sel = {k: params.get(k) for k in _procfs.SELECTOR_KEYS}
-        running, _matches = _procfs.select(sel, params.get("pick") or "only", "/proc", main_pid_of)
+        running, _matches = _procfs.select(sel, params.get("pick") or "only", "/proc", main_pid_of,
+                                           same_pid_namespace=params.get("pid_namespace", "same") == "same")
         if running["traced_by"]:
             raise KubedebugError(
                 "process %d is already traced by pid %d (another debugger)" % (running["pid"], running["traced_by"]),
@@ -282,6 +284,16 @@ def debug(params, sup, main_pid_of=None, version_of=None):
     return result
 
 
+def listen_of(dlv_argv):
+    """The --listen address of a dlv command line."""
+    for a in dlv_argv:
+        if a == "--":
+            break
+        if a.startswith("--listen="):
+            return a[len("--listen="):]
+    return None
+
+
 def traced_stop(pid):
     """True while pid sits in a ptrace stop (state t), False when it runs, None when it is gone."""
     try:
@@ -337,7 +349,7 @@ def finish_continue(params, state, state_path, dlv_pid, target):
     still runs, then let the target run."""
     original = state["original"]
     result = dict(changed=True, state_file=state_path, dlv_pid=dlv_pid, target_pid=target, debug=state["debug"],
-                  original=_public(original), dlv_argv=state["dlv_argv"])
+                  original=_public(original), dlv_argv=state["dlv_argv"], listen=listen_of(state["dlv_argv"]))
     if params.get("check_mode"):
         result["msg"] = "would finish the interrupted relaunch of %s" % state["component"]
         return result

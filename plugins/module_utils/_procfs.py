@@ -145,6 +145,7 @@ def read_process(pid, proc=PROC):
     cwd = _readlink(os.path.join(base, "cwd"), pid)
     cgroups = parse_cgroup(cgroup_text)
     in_container, runtime, cid = container_of(cgroups)
+    pid_ns = pid_namespace(pid, proc)
     uid = status.get("Uid", "").split()
     gid = status.get("Gid", "").split()
     kernel_thread = not argv_bytes and status.get("State", "").split()[:1] != ["Z"]
@@ -167,8 +168,17 @@ def read_process(pid, proc=PROC):
         "in_container": in_container,
         "container_runtime": runtime,
         "container_id": cid,
+        "pid_ns": pid_ns,
         "kernel_thread": kernel_thread,
     }
+
+
+def pid_namespace(pid, proc=PROC):
+    """The PID namespace of pid (``pid:[4026531836]``), or None when it cannot be read."""
+    try:
+        return os.readlink(os.path.join(proc, str(pid), "ns", "pid"))
+    except OSError:
+        return None
 
 
 def _readlink(path, pid):
@@ -355,6 +365,12 @@ def summary(p):
 
 # ---------------------------------------------------------------- selection
 
+
+def _where(p):
+    if p.get("container_runtime"):
+        return "%s container %s" % (p["container_runtime"], (p.get("container_id") or "?")[:12])
+    return "a container"
+
 SELECTOR_KEYS = ("name", "pattern", "pid", "pidfile", "systemd_unit")
 
 
@@ -365,12 +381,15 @@ def selector_text(sel):
     return "?"
 
 
-def select(sel, pick_how="only", proc=PROC, main_pid_of=None):
+def select(sel, pick_how="only", proc=PROC, main_pid_of=None, same_pid_namespace=False):
     """The one process a selector names, read; plus every match.
 
     ``sel`` has one of name, pattern, pid, pidfile, systemd_unit.
     ``main_pid_of(unit)`` returns a unit's MainPID (the caller runs systemctl).
     This process and its ancestors never match by name or pattern.
+    ``same_pid_namespace``: only processes in this process's PID namespace count (a relaunch from
+    here cannot put a process of another container back where it was); by name or pattern the
+    others are skipped, named explicitly they are refused.
     Returns (process, matches).
     """
     explicit = sel.get("name") is None and sel.get("pattern") is None
@@ -403,11 +422,29 @@ def select(sel, pick_how="only", proc=PROC, main_pid_of=None):
             if explicit:
                 raise
             vanished.append(pid)
+    elsewhere = []
+    mine = pid_namespace(os.getpid(), proc) if same_pid_namespace else None
+    if mine is not None:
+        elsewhere = [p for p in read if p["pid_ns"] is not None and p["pid_ns"] != mine]
+        if explicit and elsewhere:
+            p = elsewhere[0]
+            raise KubedebugError(
+                "process %d (%s) runs in another PID namespace (%s): it cannot be relaunched from here"
+                % (p["pid"], p["comm"], _where(p)),
+                hint="Run against the host or container it belongs to; a kubelet's static pod is debugged in static-pod mode",
+                matches=[summary(p)],
+            )
+        read = [p for p in read if p not in elsewhere]
     if not read:
         raise KubedebugError(
-            "no running process matches %s%s" % (selector_text(sel), " (pids %s exited while being read)" % vanished if vanished else ""),
-            hint="Check that the component is running (ps -e, systemctl status, crictl ps) and the selector is right",
-            matches=[],
+            "no running process matches %s%s%s" % (
+                selector_text(sel), " (pids %s exited while being read)" % vanished if vanished else "",
+                " in this PID namespace; %d match%s in other PID namespaces: %s" % (
+                    len(elsewhere), "" if len(elsewhere) == 1 else "es",
+                    ", ".join("pid %d (%s)" % (p["pid"], _where(p)) for p in elsewhere)) if elsewhere else ""),
+            hint="Check that the component is running (ps -e, systemctl status, crictl ps) and the selector is right"
+            + ("; processes in containers are debugged from inside them, or in static-pod mode" if elsewhere else ""),
+            matches=[summary(p) for p in elsewhere],
         )
     chosen = pick(read, pick_how)
     if not chosen["argv"]:

@@ -56,6 +56,18 @@ options:
     type: str
     choices: [only, newest, oldest]
     default: only
+  pid_namespace:
+    description:
+      - V(same) only relaunches a process of the module's own PID namespace; processes the host sees in
+        containers (a kubeadm or kind node, a pod) are skipped when matched by O(name) or O(pattern) and refused
+        when named by O(pid) or O(pidfile). dlv started from here could not put them back into their container.
+      - V(any) matches them too.
+    type: str
+    choices: [any, same]
+    default: same
+  ssh_destination:
+    description: C(user@host) for the C(ssh -L) command in RV(ssh_tunnel_command).
+    type: str
   binary:
     description: The debug-built binary dlv runs. Defaults to the running executable.
     type: path
@@ -163,6 +175,35 @@ cmdline_identical:
   description: The restored process's /proc/PID/cmdline equals the recorded argv.
   returned: state=restored and changed
   type: bool
+listen:
+  description: The address dlv listens on.
+  returned: state=debug
+  type: str
+  sample: 127.0.0.1:2345
+host:
+  description: Host part of RV(listen).
+  returned: state=debug
+  type: str
+port:
+  description: Port of RV(listen).
+  returned: state=debug
+  type: int
+exposure:
+  description: V(loopback) or V(network).
+  returned: state=debug
+  type: str
+ssh_tunnel_command:
+  description: The C(ssh -N -L) command to reach a loopback listener from a workstation (null when dlv listens on the network).
+  returned: state=debug
+  type: str
+connect_command:
+  description: The C(dlv connect) command to run on the workstation.
+  returned: state=debug
+  type: str
+ide_remote:
+  description: Host and port an IDE's remote-attach configuration uses (through the tunnel for loopback).
+  returned: state=debug
+  type: dict
 """
 
 import os
@@ -172,7 +213,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, resolve_dlv_path
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, parse_listen, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 _VERSION = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
@@ -187,6 +228,8 @@ def main():
         pid=dict(type="int"),
         pidfile=dict(type="path"),
         pick=dict(type="str", default="only", choices=["only", "newest", "oldest"]),
+        pid_namespace=dict(type="str", default="same", choices=["any", "same"]),
+        ssh_destination=dict(type="str"),
         binary=dict(type="path"),
         version_check=dict(type="bool", default=True),
         force_version_mismatch=dict(type="bool", default=False),
@@ -228,6 +271,10 @@ def main():
         fail_from_error(module, e, changed=False)
     for w in result.pop("warnings", []):
         module.warn(w)
+    if p["state"] == "debug" and result.get("listen"):
+        host, port, exposure = parse_listen(result["listen"])
+        result.update(host=host, port=port, exposure=exposure, listen=result["listen"])
+        result.update({k: v for k, v in attach_commands(host, port, exposure, p["ssh_destination"]).items() if k != "notes"})
     if module._diff and result.get("changed"):
         orig = result.get("original") or {}
         before = to_shell(orig["argv"]) + "\n" if orig.get("argv") else ""

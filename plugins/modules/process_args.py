@@ -46,6 +46,16 @@ options:
     type: str
     choices: [only, newest, oldest]
     default: only
+  pid_namespace:
+    description:
+      - V(any) matches processes wherever they run, including in containers whose processes this host
+        sees (a kubeadm or kind node, a pod).
+      - V(same) only counts processes in the module's own PID namespace: by O(name) or O(pattern) the
+        others are skipped (the error lists them when nothing else matches); named by O(pid),
+        O(pidfile) or O(systemd_unit), a process of another namespace is refused.
+    type: str
+    choices: [any, same]
+    default: any
   require_debuggable:
     description:
       - Also check that the process's executable is a Go ELF binary with DWARF debug info
@@ -153,6 +163,10 @@ process:
     container_id:
       description: Container id from the cgroup path, when present.
       type: str
+    pid_ns:
+      description: The PID namespace (C(readlink /proc/PID/ns/pid)), when readable.
+      type: str
+      sample: pid:[4026531836]
 argv:
   description: Same as RV(process.argv).
   returned: success
@@ -214,7 +228,7 @@ def main_pid_of(module):
 def run(module):
     p = module.params
     proc = p["proc_path"]
-    chosen, matches = _procfs.select(p, p["pick"], proc, main_pid_of(module))
+    chosen, matches = _procfs.select(p, p["pick"], proc, main_pid_of(module), same_pid_namespace=p["pid_namespace"] == "same")
     if p["require_debuggable"]:
         if not chosen["exe"]:
             raise KubedebugError("cannot resolve the executable of process %d" % chosen["pid"], hint="Run with become: true")
@@ -250,6 +264,7 @@ def main():
             pidfile=dict(type="path"),
             systemd_unit=dict(type="str"),
             pick=dict(type="str", default="only", choices=["only", "newest", "oldest"]),
+            pid_namespace=dict(type="str", default="any", choices=["any", "same"]),
             require_debuggable=dict(type="bool", default=False),
             proc_path=dict(type="path", default="/proc"),
         ),

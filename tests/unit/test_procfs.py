@@ -160,3 +160,59 @@ def test_real_kernel_thread_if_visible():
     if not kthreads:
         pytest.skip("no kthreadd visible in this pid namespace")
     assert _procfs.read_process(2)["kernel_thread"]
+
+
+@pytest.fixture
+def other_pid_namespace(tmp_path):
+    """A real process named kd-ns-sleeper in a new PID namespace (unshare), and one of the same name in ours."""
+    exe = tmp_path / "kd-ns-sleeper"
+    exe.write_bytes(open("/bin/sleep", "rb").read())
+    exe.chmod(0o755)
+    inside = subprocess.Popen(["unshare", "--pid", "--fork", str(exe), "300"])
+    here = None
+    try:
+        deadline = 50
+        while deadline and not _procfs.find_by_name("kd-ns-sleeper"):
+            deadline -= 1
+            subprocess.run(["sleep", "0.1"], check=True)
+        [pid_inside] = _procfs.find_by_name("kd-ns-sleeper")
+        here = subprocess.Popen([str(exe), "301"])
+        yield pid_inside, here.pid
+    finally:
+        for p in (inside, here):
+            if p is not None:
+                p.kill()
+                p.wait()
+        for pid in _procfs.find_by_name("kd-ns-sleeper"):
+            os.kill(pid, 9)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="unshare --pid needs root")
+def test_other_pid_namespace_is_skipped_or_refused(other_pid_namespace):
+    inside, here = other_pid_namespace
+    assert _procfs.read_process(inside)["pid_ns"] != _procfs.read_process(here)["pid_ns"]
+    # Both match by default (a reader sees what the host sees) ...
+    with pytest.raises(KubedebugError, match="2 processes match"):
+        _procfs.select({"name": "kd-ns-sleeper"})
+    # ... with same_pid_namespace only ours does.
+    chosen, matches = _procfs.select({"name": "kd-ns-sleeper"}, same_pid_namespace=True)
+    assert chosen["pid"] == here and [m["pid"] for m in matches] == [here]
+    # (anchored: the unshare process in our namespace has the sleeper's path in its arguments)
+    chosen, _ = _procfs.select({"pattern": "^/\\S*kd-ns-sleeper 30[01]$"}, same_pid_namespace=True)
+    assert chosen["pid"] == here
+    # Named explicitly, the other namespace's process is refused with the reason.
+    with pytest.raises(KubedebugError, match="runs in another PID namespace") as e:
+        _procfs.select({"pid": inside}, same_pid_namespace=True)
+    assert e.value.details["matches"][0]["pid"] == inside
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="unshare --pid needs root")
+def test_only_other_pid_namespace_matches_says_so(other_pid_namespace):
+    inside, _here = other_pid_namespace
+    with pytest.raises(KubedebugError) as e:
+        _procfs.select({"pattern": "^/\\S*kd-ns-sleeper 300$"}, same_pid_namespace=True)
+    msg = str(e.value)
+    assert "no running process matches pattern=^/\\S*kd-ns-sleeper 300$ in this PID namespace" in msg
+    assert "1 match in other PID namespaces: pid %d" % inside in msg
+    assert "static-pod mode" in msg
+    assert [m["pid"] for m in e.value.details["matches"]] == [inside]

@@ -1,0 +1,108 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubedebug.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: debug_journal
+short_description: Keep the order components were put under dlv on a host, for restore
+version_added: 0.1.0
+description:
+  - The journal (C(STATE_DIR/journal.json)) lists the components under dlv on a host, oldest session first, with
+    their mode. The C(kubedebug.lab.restore) playbook undoes them newest first.
+  - V(present) adds a component at the end (once: a component already listed keeps its place);
+    V(absent) removes it. The file is written atomically and removed with its last session.
+  - A file that is not a kubedebug journal is never overwritten; the module fails and names it.
+author:
+  - Kubedebug Lab Developers (@kubedebug-lab)
+options:
+  component:
+    description: Component name, for example C(kube-apiserver).
+    type: str
+    required: true
+  mode:
+    description: The session's mode, noted with it (V(process), V(systemd), V(static_pod)).
+    type: str
+  state:
+    description: V(present) to note the session, V(absent) to drop it.
+    type: str
+    choices: [present, absent]
+    default: present
+  state_dir:
+    description: Where the journal is.
+    type: path
+    default: /var/lib/kubedebug
+attributes:
+  check_mode:
+    support: full
+    description: Reports the change without writing.
+  diff_mode:
+    support: full
+    description: The journal before and after.
+seealso:
+  - module: kubedebug.lab.debug_session_info
+"""
+
+EXAMPLES = r"""
+- name: Note that the apiserver runs under dlv
+  kubedebug.lab.debug_journal:
+    component: kube-apiserver
+    mode: process
+  become: true
+
+- name: Drop it after the restore
+  kubedebug.lab.debug_journal:
+    component: kube-apiserver
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+sessions:
+  description: The sessions in the journal afterwards, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"component": "kube-apiserver", "mode": "process"}]
+path:
+  description: The journal file.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubedebug.lab.plugins.module_utils import _session
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            component=dict(type="str", required=True),
+            mode=dict(type="str", choices=["process", "systemd", "static_pod"]),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            state_dir=dict(type="path", default="/var/lib/kubedebug"),
+        ),
+        required_if=[("state", "present", ("mode",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        component = _session.check_component(p["component"])
+        changed, before, after, sessions = _session.update_journal(
+            p["state_dir"], "add" if p["state"] == "present" else "remove", component, p["mode"], check_mode=module.check_mode,
+        )
+    except KubedebugError as e:
+        fail_from_error(module, e, changed=False)
+    result = dict(changed=changed, sessions=sessions, path=_session.journal_path(p["state_dir"]))
+    if module._diff and changed:
+        result["diff"] = {"before": before, "after": after, "before_header": result["path"], "after_header": result["path"]}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

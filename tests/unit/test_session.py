@@ -1,0 +1,147 @@
+"""The debug run's starting point: records, mode choice, journal (_session)."""
+
+import json
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.kubedebug.lab.plugins.module_utils import _session
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+
+
+@pytest.mark.parametrize(
+    "requested, records, manifest, pid, main_pid, want",
+    [
+        ("auto", {}, False, 10, None, "process"),
+        ("auto", {}, False, 10, 11, "process"),  # the unit's main process is someone else (a wrapper)
+        ("auto", {}, False, 10, 10, "systemd"),
+        ("auto", {}, True, None, None, "static_pod"),
+        ("auto", {"static_pod": {}}, False, None, None, "static_pod"),  # manifest moved out (host mode)
+        ("auto", {"process": True}, False, None, None, "process"),
+        ("auto", {"systemd": {}}, False, 10, None, "systemd"),  # second run: dlv is the unit's main process now
+        ("auto", {"process": True, "systemd": {}}, False, None, None, "process"),
+        ("process", {}, True, 10, 10, "process"),
+        ("systemd", {}, False, 10, None, "systemd"),
+        ("static_pod", {}, False, None, None, "static_pod"),
+    ],
+)
+def test_choose_mode(requested, records, manifest, pid, main_pid, want):
+    assert _session.choose_mode(requested, records, manifest, pid, main_pid) == want
+
+
+def test_choose_mode_refuses_unknown_mode():
+    with pytest.raises(KubedebugError, match="mode 'pod' is not one of auto, process, systemd, static_pod"):
+        _session.choose_mode("pod", {}, False)
+
+
+@pytest.mark.parametrize(
+    "state, requested, records, manifest, want",
+    [
+        ("debug", "auto", {}, False, True),
+        ("restored", "auto", {}, False, False),
+        ("debug", "auto", {"process": True}, False, False),  # the record holds the original
+        ("debug", "auto", {}, True, False),  # static pods are read from the manifest
+        ("debug", "systemd", {"systemd": {}}, False, True),
+        ("debug", "process", {}, True, True),  # an explicit mode wins over the manifest
+    ],
+)
+def test_needs_process(state, requested, records, manifest, want):
+    assert _session.needs_process(state, requested, records, manifest) is want
+
+
+@pytest.mark.parametrize(
+    "cgroups, want",
+    [
+        ([{"controllers": "name=systemd", "path": "/system.slice/kube-apiserver.service"}], "kube-apiserver.service"),
+        ([{"controllers": "", "path": "/system.slice/kubelet.service"}], "kubelet.service"),
+        ([{"controllers": "cpu,cpuacct", "path": "/system.slice/x.service"}], ""),
+        ([{"controllers": "", "path": "/user.slice/user-0.slice/session-1.scope"}], ""),
+        ([{"controllers": "", "path": "/docker/abc/system.slice/etcd.service"}], "etcd.service"),
+        ([], ""),
+    ],
+)
+def test_unit_of(cgroups, want):
+    assert _session.unit_of(cgroups) == want
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "kube apiserver", "x;rm"])
+def test_component_names_must_be_plain(name):
+    with pytest.raises(KubedebugError, match="is not a plain name"):
+        _session.check_component(name)
+
+
+def test_read_records(tmp_path):
+    assert _session.read_records(str(tmp_path), "kube-apiserver") == {}
+    (tmp_path / "kube-apiserver.json").write_text('{"original": {"env": ["TOKEN=secret"]}}')
+    (tmp_path / "kube-apiserver.systemd.json").write_text('{"unit": "kube-apiserver.service"}')
+    (tmp_path / "kube-scheduler.static-pod.json").write_text('{"how": "host"}')
+    got = _session.read_records(str(tmp_path), "kube-apiserver")
+    assert got == {"process": True, "systemd": {"unit": "kube-apiserver.service"}}  # never the environment
+    assert _session.read_records(str(tmp_path), "kube-scheduler") == {"static_pod": {"how": "host"}}
+
+
+@pytest.mark.parametrize("content, msg", [("{broken", "is not valid JSON"), ("[1]", "is not a JSON object")])
+def test_bad_record_is_named(tmp_path, content, msg):
+    (tmp_path / "kubelet.systemd.json").write_text(content)
+    with pytest.raises(KubedebugError, match=msg) as e:
+        _session.read_records(str(tmp_path), "kubelet")
+    assert str(tmp_path / "kubelet.systemd.json") in str(e.value)
+
+
+def test_journal_add_remove_files(tmp_path):
+    d = str(tmp_path / "state")
+    assert _session.read_journal(d) == []
+    changed, before, after, sessions = _session.update_journal(d, "add", "kube-apiserver", "process", check_mode=True)
+    assert changed and before == "" and not os.path.exists(d)  # check mode writes nothing
+    assert _session.update_journal(d, "add", "kube-apiserver", "process")[0]
+    assert _session.update_journal(d, "add", "kubelet", "systemd")[0]
+    assert not _session.update_journal(d, "add", "kube-apiserver", "static_pod")[0]  # already there: keeps its place
+    path = os.path.join(d, "journal.json")
+    assert json.load(open(path)) == {"version": 1, "sessions": [
+        {"component": "kube-apiserver", "mode": "process"}, {"component": "kubelet", "mode": "systemd"}]}
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert not _session.update_journal(d, "remove", "kube-scheduler")[0]
+    changed, before, after, sessions = _session.update_journal(d, "remove", "kube-apiserver")
+    assert changed and "kube-apiserver" in before and "kube-apiserver" not in after
+    assert sessions == [{"component": "kubelet", "mode": "systemd"}]
+    assert _session.update_journal(d, "remove", "kubelet")[0]
+    assert not os.path.exists(path)  # gone with its last session
+    assert not _session.update_journal(d, "remove", "kubelet")[0]
+
+
+def test_journal_not_ours_is_never_overwritten(tmp_path):
+    path = tmp_path / "journal.json"
+    path.write_text('{"sessions": "not a list"}')
+    with pytest.raises(KubedebugError, match="is not a kubedebug journal"):
+        _session.update_journal(str(tmp_path), "add", "kubelet", "systemd")
+    assert path.read_text() == '{"sessions": "not a list"}'
+
+
+def test_journal_format_is_what_older_runs_wrote():
+    # restore.yml of earlier versions (and users' scripts) read this layout.
+    assert _session.render_journal([{"component": "kubelet", "mode": "systemd"}]) == (
+        '{\n    "sessions": [\n        {\n            "component": "kubelet",\n            "mode": "systemd"\n'
+        '        }\n    ],\n    "version": 1\n}\n')
+
+
+names = st.sampled_from(["kube-apiserver", "kubelet", "kube-scheduler", "kube-controller-manager", "etcd"])
+ops = st.lists(st.tuples(st.sampled_from(["add", "remove"]), names), max_size=30)
+
+
+@given(ops)
+def test_journal_is_an_ordered_set(seq):
+    sessions = []
+    model = []
+    for op, name in seq:
+        sessions = _session.journal_after(sessions, op, name, "process")
+        if op == "add" and name not in model:
+            model.append(name)
+        elif op == "remove" and name in model:
+            model.remove(name)
+    assert [s["component"] for s in sessions] == model
+    # adding what is there and removing what is not change nothing
+    for name in model:
+        assert _session.journal_after(sessions, "add", name, "systemd") == sessions
+    assert _session.journal_after(sessions, "remove", "not-there") == sessions
