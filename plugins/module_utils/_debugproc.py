@@ -23,12 +23,35 @@ paths share this logic.
 from __future__ import annotations
 
 import os
+import re
 import time
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _dlv_rpc, _procfs, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils import _dlv_rpc, _elf, _procfs, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_systemd, to_systemd_environment
 from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import build_dlv_argv, parse_listen
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+
+_VERSION = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
+VERSION_VAR = "k8s.io/component-base/version.gitVersion"
+
+
+def kube_version(exe, run):
+    """The Kubernetes version a component binary reports (``v1.20.2``), or None.
+
+    Read from the binary (the string ``-ldflags -X`` set in .../version.gitVersion, what ``--version``
+    prints) when it has a symbol table: no need to run a 150 MB binary whose package initialisation
+    takes a noticeable part of a second. Stripped binaries are asked: ``run([exe, "--version"])``.
+    """
+    try:
+        with _elf.ElfFile(exe) as elf:
+            version = elf.go_string_var(VERSION_VAR)
+    except (KubedebugError, _elf.ElfFormatError, OSError):
+        version = None
+    if version and _VERSION.match("Kubernetes " + version):
+        return version
+    rc, out, err = run([exe, "--version"])
+    m = _VERSION.search(out + err) if rc == 0 else None
+    return m.group(1) if m else None
 
 
 def unit_name(component):

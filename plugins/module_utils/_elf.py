@@ -191,6 +191,56 @@ class ElfFile:
                 return self._read(s.offset + vaddr - s.addr, min(size, s.addr + s.size - vaddr))
         raise ElfFormatError("address %#x is not in any section" % vaddr)
 
+    def symbol(self, suffix):
+        """(name, value, size) of the symbol in .symtab named ``suffix`` or ending in ``/vendor/`` + ``suffix``
+        (a vendored package in a GOPATH build), or None (no such symbol, or no .symtab: a stripped binary)."""
+        symtab, strtab = self.section(".symtab"), self.section(".strtab")
+        if symtab is None or strtab is None or symtab.type == SHT_NOBITS:
+            return None
+        names = self.section_data(strtab)
+        needle = suffix.encode("utf-8") + b"\0"
+        wanted = {}
+        i = names.find(needle)
+        while i >= 0:
+            start = names.rfind(b"\0", 0, i) + 1
+            name = names[start:i + len(needle) - 1].decode("utf-8", "replace")
+            if start == i or name.endswith("/vendor/" + suffix):
+                wanted[start] = name
+                wanted.setdefault(i, suffix)  # a linker may point st_name into a shared tail
+            i = names.find(needle, i + 1)
+        if not wanted:
+            return None
+        entsize = 24 if self.is64 else 16
+        fmt = self.endian + ("IBBHQQ" if self.is64 else "IIIBBH")
+        table = self.section_data(symtab)
+        for off, name in wanted.items():
+            key = struct.pack(self.endian + "I", off)
+            j = table.find(key)
+            while j >= 0:
+                if j % entsize == 0:
+                    vals = struct.unpack_from(fmt, table, j)
+                    value, size = (vals[4], vals[5]) if self.is64 else (vals[1], vals[2])
+                    return name, value, size
+                j = table.find(key, j + 1)
+        return None
+
+    def go_string_var(self, suffix):
+        """The value of a Go package-level string variable (``pkg/path.name``) as linked - what
+        ``-ldflags -X`` set - or None when the symbol is not there."""
+        sym = self.symbol(suffix)
+        if sym is None:
+            return None
+        ptrsize = 8 if self.is64 else 4
+        hdr = self.read_vaddr(sym[1], 2 * ptrsize)
+        if len(hdr) != 2 * ptrsize:
+            raise ElfFormatError("symbol %s: string header truncated" % sym[0])
+        data_ptr, length = struct.unpack_from(self.endian + ("QQ" if self.is64 else "II"), hdr, 0)
+        if length == 0:
+            return ""
+        if length > 1 << 20:
+            raise ElfFormatError("symbol %s: string of %d bytes is not a version" % (sym[0], length))
+        return self.read_vaddr(data_ptr, length).decode("utf-8", "replace")
+
     def scan(self, needle, align=16, chunk=CHUNK):
         """Offset of ``needle`` at an ``align``-aligned offset in the file, or -1."""
         self._f.seek(0)

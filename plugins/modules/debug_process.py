@@ -207,7 +207,6 @@ ide_remote:
 """
 
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -215,8 +214,6 @@ from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell
 from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, parse_listen, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
-
-_VERSION = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
 
 
 def main():
@@ -247,9 +244,7 @@ def main():
         return module.run_command(argv)
 
     def version_of(exe):
-        rc, out, err = module.run_command([exe, "--version"])
-        m = _VERSION.search(out + err) if rc == 0 else None
-        return m.group(1) if m else None
+        return _debugproc.kube_version(exe, module.run_command)
 
     kind = p["supervisor"]
     if kind == "auto":

@@ -304,3 +304,76 @@ def test_pre_go118_buildinfo_pointer_format(tmp_path):
     assert r["go_version"] == "go1.15.5"
     assert r["main_path"] == "k8s.io/kubernetes/cmd/kube-apiserver"
     assert r["is_go"] and not r["dwarf_present"] and r["debuggable"] is False
+
+
+VERSION_PKG = """package version
+
+var gitVersion = "v0.0.0-master+$Format:%h$"
+
+func Get() string { return gitVersion }
+"""
+VERSION_MAIN = """package main
+
+import (
+\t"fmt"
+
+\t"k8s.io/component-base/version"
+)
+
+func main() { fmt.Println("Kubernetes " + version.Get()) }
+"""
+
+
+@pytest.fixture(scope="session")
+def versioned(tmp_path_factory):
+    """A program whose version is set like Kubernetes sets it (-ldflags -X .../version.gitVersion=...), built
+    for three byte orders/word sizes, with and without -X, and stripped (-s -w)."""
+    assert GO, "go is needed (hack/bootstrap.sh installs golang-go)"
+    src = tmp_path_factory.mktemp("versrc")
+    (src / "go.mod").write_text("module k8s.io/component-base\n\ngo 1.19\n")
+    (src / "version").mkdir()
+    (src / "version" / "base.go").write_text(VERSION_PKG)
+    (src / "cmd" / "kube-thing").mkdir(parents=True)
+    (src / "cmd" / "kube-thing" / "main.go").write_text(VERSION_MAIN)
+    out = tmp_path_factory.mktemp("verbin")
+    env = dict(os.environ, GOCACHE=str(tmp_path_factory.mktemp("vercache")), GOTOOLCHAIN="local", GO111MODULE="on", CGO_ENABLED="0")
+    x = "-X k8s.io/component-base/version.gitVersion=v1.20.2"
+    built = {}
+    for name, arch, ldflags in (("amd64", "amd64", x), ("i386", "386", x), ("s390x", "s390x", x), ("unset", "amd64", ""),
+                                ("stripped", "amd64", x + " -s -w")):
+        path = str(out / name)
+        subprocess.run([GO, "build", "-o", path, "-ldflags=" + ldflags, "./cmd/kube-thing"], cwd=src, env=dict(env, GOARCH=arch), check=True)
+        built[name] = path
+    return built
+
+
+@pytest.mark.parametrize("name, want", [("amd64", "v1.20.2"), ("i386", "v1.20.2"), ("s390x", "v1.20.2"),
+                                        ("unset", "v0.0.0-master+$Format:%h$"), ("stripped", None)])
+def test_go_string_var_reads_what_ldflags_set(versioned, name, want):
+    from ansible_collections.kubedebug.lab.plugins.module_utils._elf import ElfFile
+
+    with ElfFile(versioned[name]) as elf:
+        assert elf.go_string_var("k8s.io/component-base/version.gitVersion") == want
+        assert elf.go_string_var("k8s.io/component-base/version.noSuchVar") is None
+    if name in ("amd64", "unset"):  # what the program itself prints
+        out = subprocess.run([versioned[name]], capture_output=True, text=True, check=True).stdout
+        assert out == "Kubernetes %s\n" % want
+
+
+def test_kube_version_reads_the_binary_and_asks_only_stripped_ones(versioned, tmp_path):
+    from ansible_collections.kubedebug.lab.plugins.module_utils._debugproc import kube_version
+
+    ran = []
+
+    def run(argv):
+        ran.append(argv)
+        p = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return p.returncode, p.stdout, p.stderr
+
+    assert kube_version(versioned["amd64"], run) == "v1.20.2" and ran == []
+    assert kube_version(versioned["stripped"], run) == "v1.20.2" and ran == [[versioned["stripped"], "--version"]]
+    script = tmp_path / "not-elf"
+    script.write_text("#!/bin/sh\necho 'Kubernetes v1.19.0'\n")
+    script.chmod(0o755)
+    assert kube_version(str(script), run) == "v1.19.0"
+    assert kube_version(str(tmp_path / "missing"), lambda argv: (2, "", "no such file")) is None
