@@ -371,6 +371,7 @@ def _where(p):
         return "%s container %s" % (p["container_runtime"], (p.get("container_id") or "?")[:12])
     return "a container"
 
+
 SELECTOR_KEYS = ("name", "pattern", "pid", "pidfile", "systemd_unit")
 
 

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - The journal (C(STATE_DIR/journal.json)) lists the components under dlv on a host, oldest session first, with
     their mode. The C(kubedebug.lab.restore) playbook undoes them newest first.
-  - V(present) adds a component at the end (once: a component already listed keeps its place);
+  - V(present) adds a component at the end (once - a component already listed keeps its place);
     V(absent) removes it. The file is written atomically and removed with its last session.
   - A file that is not a kubedebug journal is never overwritten; the module fails and names it.
 author:
@@ -24,8 +24,9 @@ options:
     type: str
     required: true
   mode:
-    description: The session's mode, noted with it (V(process), V(systemd), V(static_pod)).
+    description: The session's mode, noted with it. Required with O(state=present).
     type: str
+    choices: [process, systemd, static_pod]
   state:
     description: V(present) to note the session, V(absent) to drop it.
     type: str

@@ -50,8 +50,8 @@ options:
     description:
       - V(any) matches processes wherever they run, including in containers whose processes this host
         sees (a kubeadm or kind node, a pod).
-      - V(same) only counts processes in the module's own PID namespace: by O(name) or O(pattern) the
-        others are skipped (the error lists them when nothing else matches); named by O(pid),
+      - V(same) only counts processes in the module's own PID namespace. Matched by O(name) or O(pattern),
+        the others are skipped (the error lists them when nothing else matches). Named by O(pid),
         O(pidfile) or O(systemd_unit), a process of another namespace is refused.
     type: str
     choices: [any, same]

@@ -198,7 +198,7 @@ def test_other_pid_namespace_is_skipped_or_refused(other_pid_namespace):
     chosen, matches = _procfs.select({"name": "kd-ns-sleeper"}, same_pid_namespace=True)
     assert chosen["pid"] == here and [m["pid"] for m in matches] == [here]
     # (anchored: the unshare process in our namespace has the sleeper's path in its arguments)
-    chosen, _ = _procfs.select({"pattern": "^/\\S*kd-ns-sleeper 30[01]$"}, same_pid_namespace=True)
+    chosen = _procfs.select({"pattern": "^/\\S*kd-ns-sleeper 30[01]$"}, same_pid_namespace=True)[0]
     assert chosen["pid"] == here
     # Named explicitly, the other namespace's process is refused with the reason.
     with pytest.raises(KubedebugError, match="runs in another PID namespace") as e:
