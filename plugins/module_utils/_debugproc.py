@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _dlv_rpc, _elf, _procfs, _supervise
@@ -259,8 +260,12 @@ def debug(params, sup, main_pid_of=None, version_of=None):
         record["debug"] = info
         _supervise.write_state(state_path, record)
         times["dlv_started"] = time.monotonic() - t0
-        result["stopped"] = _supervise.stop(running["pid"], params["stop_timeout"])
-        times["original_stopped"] = time.monotonic() - t0
+        if params.get("continue_when") == "released":
+            result["stopped"] = _supervise.stop_until_released(running["pid"], params["stop_timeout"])
+            times["original_released" if result["stopped"] == "released" else "original_stopped"] = time.monotonic() - t0
+        else:
+            result["stopped"] = _supervise.stop(running["pid"], params["stop_timeout"])
+            times["original_stopped"] = time.monotonic() - t0
     else:
         if running is not None:
             result["stopped"] = _supervise.stop(running["pid"], params["stop_timeout"])
@@ -287,6 +292,14 @@ def debug(params, sup, main_pid_of=None, version_of=None):
     if ok and pid and target and overlap:
         continued = continue_target(built["host"], built["port"], target, max(deadline - time.monotonic(), 1.0))
     times["target_running"] = time.monotonic() - t0
+    if result.get("stopped") == "released":
+        # The original closed its listeners and the target runs; let the original finish its shutdown
+        # (a second SIGTERM would make a Kubernetes component exit at once), SIGKILL after stop_timeout.
+        if not _supervise.wait_gone(running["pid"], params["stop_timeout"]):
+            result["stopped"] = _supervise.stop(running["pid"], 0.0, signal.SIGKILL)
+        else:
+            result["stopped"] = "terminated"
+        times["original_stopped"] = time.monotonic() - t0
     if not (ok and pid and target and continued is not False):
         log = tail(info.get("log") if info["kind"] == "detached" else "")
         sup.stop(info, params["stop_timeout"])

@@ -168,6 +168,79 @@ def stop(pid, timeout=30.0, sig=signal.SIGTERM):
     return "killed"
 
 
+def wait_gone(pid, timeout):
+    """Wait up to timeout seconds for pid to end (no signal sent); True when it has."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def listen_inodes(pid="self", proc="/proc"):
+    """Inodes of the TCP sockets in LISTEN state in pid's network namespace."""
+    inodes = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc, str(pid), "net", name)) as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 9 and fields[3] == "0A":
+                        inodes.add(int(fields[9]))
+        except OSError:
+            continue
+    return inodes
+
+
+def listening_sockets(pid, proc="/proc"):
+    """Inodes of the listening TCP sockets pid holds open (empty when it holds none or is gone)."""
+    held = set()
+    fd_dir = os.path.join(proc, str(pid), "fd")
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return set()
+    for fd in fds:
+        try:
+            link = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link.endswith("]"):
+            held.add(int(link[8:-1]))
+    return held & listen_inodes(pid, proc) if held else set()
+
+
+def stop_until_released(pid, timeout, sig=signal.SIGTERM):
+    """Signal pid and return as soon as it has closed every TCP socket it listened on, or has exited.
+
+    Returns ``released`` (it still shuts down: wait for it with wait_gone), ``terminated`` or ``gone``.
+    A process that listens on nothing is waited for until it exits (``stop`` with SIGKILL after timeout).
+    """
+    sockets = listening_sockets(pid)
+    if not sockets:
+        return stop(pid, timeout, sig)
+    netns = os.readlink("/proc/%d/ns/net" % pid) if alive(pid) else None
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return "gone"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return "terminated"
+        try:
+            still = sockets & listen_inodes(pid)
+            same_netns = os.readlink("/proc/%d/ns/net" % pid) == netns
+        except OSError:
+            continue
+        if same_netns and not still:
+            return "released"
+        time.sleep(0.01)
+    return stop(pid, 0.0, signal.SIGKILL)
+
+
 def start_detached(argv, executable=None, env=None, cwd=None, log_path=None, pidfile=None):
     """Start argv in its own session, output appended to log_path; write pidfile. Returns the pid.
 

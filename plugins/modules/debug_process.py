@@ -65,6 +65,19 @@ options:
     type: str
     choices: [any, same]
     default: same
+  continue_when:
+    description:
+      - When the target under dlv may start running, in the overlapped relaunch (see the description).
+      - V(exited) - once the original has exited. Nothing of the original overlaps with the target.
+      - V(released) - once the original has closed every TCP socket it listened on (it can no longer serve;
+        the target can bind the same ports), while it finishes its graceful shutdown. Saves the rest of the
+        original's shutdown (an apiserver drains for about a second). Only for components made to run as several
+        replicas at once (kube-apiserver; leader-elected kube-scheduler and kube-controller-manager), never for a
+        kubelet or etcd. The module still waits for the original to exit (SIGKILL after O(stop_timeout)) before it
+        returns. An original that listens on nothing is waited for until it exits.
+    type: str
+    choices: [exited, released]
+    default: exited
   ssh_destination:
     description: C(user@host) for the C(ssh -L) command in RV(ssh_tunnel_command).
     type: str
@@ -143,8 +156,9 @@ dlv_argv:
   elements: str
 timings:
   description:
-    - Seconds from just after the state record was written until dlv was started, the original had exited and
-      the target was running (V(dlv_started), V(original_stopped), V(target_running)).
+    - Seconds from just after the state record was written until dlv was started, the original had closed its
+      listening sockets (V(original_released), with O(continue_when=released)), the target was running and the
+      original had exited (V(dlv_started), V(original_released), V(target_running), V(original_stopped)).
   returned: state=debug and changed, not in check mode
   type: dict
 original:
@@ -226,6 +240,7 @@ def main():
         pidfile=dict(type="path"),
         pick=dict(type="str", default="only", choices=["only", "newest", "oldest"]),
         pid_namespace=dict(type="str", default="same", choices=["any", "same"]),
+        continue_when=dict(type="str", default="exited", choices=["exited", "released"]),
         ssh_destination=dict(type="str"),
         binary=dict(type="path"),
         version_check=dict(type="bool", default=True),

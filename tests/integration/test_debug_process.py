@@ -30,13 +30,13 @@ def alive(pid):
         return False
 
 
-@pytest.fixture
-def lab(tmp_path, argvprint_dir, seed_args):
+def _lab(tmp_path, argvprint_dir, seed_args, extra_env=None):
     d, tag = argvprint_dir
     name = "kdbg-proc-" + tag
     work = tmp_path / "work"
     work.mkdir()
     env = {"PATH": os.environ["PATH"], "KDBG_SECRET": "s3cr3t $HOME %h", "ARGVPRINT_OUT": str(tmp_path / "orig.argv")}
+    env.update(extra_env or {})
     p = subprocess.Popen([str(d / name)] + seed_args["kube-apiserver"], env=env, cwd=str(work), start_new_session=True)
     deadline = time.monotonic() + 30
     while not os.path.exists(env["ARGVPRINT_OUT"]) and time.monotonic() < deadline:
@@ -57,6 +57,19 @@ def lab(tmp_path, argvprint_dir, seed_args):
                 kill_tree(pid)
         except OSError:
             pass
+
+
+@pytest.fixture
+def lab(tmp_path, argvprint_dir, seed_args):
+    yield from _lab(tmp_path, argvprint_dir, seed_args)
+
+
+@pytest.fixture
+def serving_lab(tmp_path, argvprint_dir, seed_args):
+    """The stand-in serves a port and, on SIGTERM, closes it first and takes 3 s more to exit (as an
+    apiserver's graceful shutdown does)."""
+    port = free_port()
+    yield from _lab(tmp_path, argvprint_dir, seed_args, {"ARGVPRINT_LISTEN": "127.0.0.1:%d" % port, "ARGVPRINT_LINGER": "3s"})
 
 
 DEBUG = {"kubedebug.lab.debug_process": {
@@ -202,3 +215,51 @@ def test_run_interrupted_before_the_continue_is_finished(tmp_path, lab):
     res = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]
     assert res["r"]["changed"] and cmdline(res["r"]["pid"]) == lab["cmdline"]
     assert not alive(d["dlv_pid"]) and not alive(d["target_pid"])
+
+
+def listening_pids(port):
+    out = subprocess.run(["ss", "-ltnpH", "sport = :%d" % port], capture_output=True, text=True, check=False).stdout
+    return sorted({int(x) for x in __import__("re").findall(r"pid=(\d+)", out)})
+
+
+@pytest.mark.parametrize("continue_when", ["released", "exited"])
+def test_target_runs_once_the_original_released_its_port(tmp_path, serving_lab, continue_when):
+    """continue_when=released: the target under dlv runs (and binds the very port) as soon as the original has
+    closed its listener, while the original still shuts down for 3 s; the module returns only after the
+    original has exited. continue_when=exited waits the 3 s first."""
+    v = serving_lab["vars"]
+    port = int(dict(e.split(b"=", 1) for e in serving_lab["environ"])[b"ARGVPRINT_LISTEN"].rsplit(b":", 1)[1])
+    assert listening_pids(port) == [serving_lab["pid"]]
+    task = {"kubedebug.lab.debug_process": dict(DEBUG["kubedebug.lab.debug_process"], continue_when=continue_when)}
+    res = run_play(tmp_path, [dict(task, name="Debug", register="d")], dict(v, kdbg_dump=["d"]))[2]
+    d = res["d"]
+    t = d["timings"]
+    assert d["stopped"] == "terminated" and not alive(serving_lab["pid"])
+    assert d["target_cmdline_identical"]
+    # The target under dlv serves the original's port (it exits 1 when the port is taken).
+    deadline = time.monotonic() + 30
+    while listening_pids(port) != [d["target_pid"]] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert listening_pids(port) == [d["target_pid"]] and alive(d["target_pid"])
+    if continue_when == "released":
+        assert t["original_released"] < t["target_running"] < t["original_stopped"], t
+        assert t["original_stopped"] - t["original_released"] > 2.0, t  # the original lingered while the target ran
+    else:
+        assert "original_released" not in t and t["original_stopped"] < t["target_running"], t
+        assert t["original_stopped"] - t["dlv_started"] > 2.5, t
+    res = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]
+    assert res["r"]["changed"] and cmdline(res["r"]["pid"]) == serving_lab["cmdline"]
+    deadline = time.monotonic() + 30
+    while listening_pids(port) != [res["r"]["pid"]] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert listening_pids(port) == [res["r"]["pid"]]
+
+
+def test_released_without_listeners_waits_for_the_exit(tmp_path, lab):
+    """An original that listens on nothing: continue_when=released waits for its exit like exited does."""
+    v = lab["vars"]
+    task = {"kubedebug.lab.debug_process": dict(DEBUG["kubedebug.lab.debug_process"], continue_when="released")}
+    d = run_play(tmp_path, [dict(task, name="Debug", register="d")], dict(v, kdbg_dump=["d"]))[2]["d"]
+    assert d["stopped"] == "terminated" and "original_released" not in d["timings"]
+    assert d["timings"]["original_stopped"] < d["timings"]["target_running"]
+    run_play(tmp_path, [dict(RESTORE, name="Restore")], v)

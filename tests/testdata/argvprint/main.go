@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,6 +51,27 @@ func main() {
 	if os.Getenv("ARGVPRINT_EXIT") != "" {
 		return
 	}
+	// ARGVPRINT_LISTEN=host:port: listen there, as a component serves its port (exit 1 when taken).
+	// ARGVPRINT_LINGER=duration: on SIGTERM close the listener first, then take that long to exit,
+	// as an apiserver's graceful shutdown does.
+	var ln net.Listener
+	if addr := os.Getenv("ARGVPRINT_LISTEN"); addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "argvprint:", err)
+			os.Exit(1)
+		}
+		ln = l
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	n := 0
@@ -57,6 +79,12 @@ func main() {
 	for {
 		select {
 		case <-sig:
+			if ln != nil {
+				ln.Close()
+			}
+			if d, err := time.ParseDuration(os.Getenv("ARGVPRINT_LINGER")); err == nil {
+				time.Sleep(d)
+			}
 			return
 		case <-t.C:
 			n = tick(n)
