@@ -505,8 +505,11 @@ def dlv_go_compatible(dlv_version, go_version):
 # ---------------------------------------------------------------------------
 # Build plan
 # ---------------------------------------------------------------------------
-def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2_source=None):
+def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2_source=None, compress_dwarf=True):
     """How to get debug binaries from this tree with this Go.
+
+    ``compress_dwarf=False`` links with ``-compressdwarf=false``: binaries about 40% larger whose DWARF dlv
+    loads without inflating it first (about 0.7 s less for a kube-apiserver on 2 cores).
 
     Returns {make_vars, env, patches, mode, expected_source_prefix, notes};
     raises KubedebugError when the tree cannot give what was asked.
@@ -529,10 +532,12 @@ def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2
     if feats["dbg"]:
         mode = "dbg"
         make_vars = {"DBG": "1"}
+        if not compress_dwarf:
+            make_vars["GOLDFLAGS"] = "-compressdwarf=false"
         notes.append("hack/lib/golang.sh honours DBG=1 (all=-N -l, no -s -w)")
     else:
         mode = "flags"
-        make_vars = {"GOGCFLAGS": "all=-N -l", "GOLDFLAGS": ""}
+        make_vars = {"GOGCFLAGS": "all=-N -l", "GOLDFLAGS": "" if compress_dwarf else "-compressdwarf=false"}
         notes.append("no DBG=1 in hack/lib/golang.sh: GOGCFLAGS='all=-N -l' GOLDFLAGS=''")
     if feats["strip_flags"] == "hardcoded":
         patches.append({"name": "strip_flags", "file": "hack/lib/golang.sh",

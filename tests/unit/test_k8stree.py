@@ -473,3 +473,12 @@ def test_dlv_go_compatible(dlv, go, ok):
 def test_parse_dlv_version():
     assert kt.parse_dlv_version("Delve Debugger\nVersion: 1.20.2\nBuild: $Id: e0c2 $\n") == (1, 20, 2)
     assert kt.parse_dlv_version("nothing") is None
+
+
+def test_plan_uncompressed_dwarf(tree120, tmp_path, replacement):
+    t = kt.inspect_tree(tree120)
+    plan = kt.plan_build(t, (1, 19, 8), reflect2_source=replacement, compress_dwarf=False)
+    assert plan["make_args"] == ["GOGCFLAGS=all=-N -l", "GOLDFLAGS=-compressdwarf=false"]
+    dbg = kt.inspect_tree(make_tree(tmp_path / "dbg", golang_sh=GOLANG_DBG_ELSE, go_mod="1.21"))
+    assert kt.plan_build(dbg, (1, 21, 0), compress_dwarf=False)["make_args"] == ["DBG=1", "GOLDFLAGS=-compressdwarf=false"]
+    assert kt.plan_build(dbg, (1, 21, 0))["make_args"] == ["DBG=1"]
