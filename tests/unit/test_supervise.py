@@ -37,3 +37,63 @@ def test_children_of_a_missing_process_are_none():
     p = subprocess.Popen(["true"])
     p.wait()
     assert _supervise.children(p.pid) == []
+
+
+def test_listening_sockets_are_those_the_process_holds():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    other = socket.socket()  # bound but not listening: not counted
+    other.bind(("127.0.0.1", 0))
+    try:
+        assert _supervise.listening_sockets(os.getpid()) == set()
+        s.listen()
+        held = _supervise.listening_sockets(os.getpid())
+        assert held == {os.fstat(s.fileno()).st_ino}
+        assert held <= _supervise.listen_inodes()
+    finally:
+        s.close()
+        other.close()
+    assert _supervise.listening_sockets(os.getpid()) == set()
+    assert _supervise.listening_sockets(2 ** 22 + 7) == set()  # no such process
+
+
+LINGERER = """
+import signal, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+def term(*_):
+    s.close(); time.sleep(float(sys.argv[1])); sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+print(s.getsockname()[1], flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_stop_until_released_returns_when_the_port_is_closed_not_at_the_exit():
+    import time
+
+    p = subprocess.Popen(["python3", "-c", LINGERER, "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(p.stdout.readline())
+        t = time.monotonic()
+        assert _supervise.stop_until_released(p.pid, 30) == "released"
+        released = time.monotonic() - t
+        assert _supervise.alive(p.pid) and port not in _supervise.listening_ports()
+        assert not _supervise.wait_gone(p.pid, 0.5)  # still shutting down
+        assert _supervise.wait_gone(p.pid, 30)
+        assert released < time.monotonic() - t - 2  # returned seconds before the exit
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_stop_until_released_without_listeners_waits_for_the_exit():
+    p = subprocess.Popen(["sleep", "60"])
+    try:
+        assert _supervise.stop_until_released(p.pid, 30) == "terminated"
+        assert not _supervise.alive(p.pid)
+    finally:
+        p.kill()
+        p.wait()
