@@ -147,8 +147,11 @@ def children(pid):
     return kids
 
 
-def stop(pid, timeout=30.0, sig=signal.SIGTERM):
-    """SIGTERM pid, wait up to timeout seconds, then SIGKILL. Returns how it ended."""
+def stop(pid, timeout=30.0, sig=signal.SIGTERM, until=None):
+    """SIGTERM pid, wait up to timeout seconds, then SIGKILL. Returns how it ended.
+
+    ``until()``, asked while waiting, may end the wait early by returning what to report.
+    """
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
@@ -157,7 +160,10 @@ def stop(pid, timeout=30.0, sig=signal.SIGTERM):
     while time.monotonic() < deadline:
         if not alive(pid):
             return "terminated"
-        time.sleep(0.1)
+        early = until() if until is not None else None
+        if early:
+            return early
+        time.sleep(0.02)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -215,30 +221,11 @@ def listening_sockets(pid, proc="/proc"):
 def stop_until_released(pid, timeout, sig=signal.SIGTERM):
     """Signal pid and return as soon as it has closed every TCP socket it listened on, or has exited.
 
-    Returns ``released`` (it still shuts down: wait for it with wait_gone), ``terminated`` or ``gone``.
-    A process that listens on nothing is waited for until it exits (``stop`` with SIGKILL after timeout).
+    Returns ``released`` (it still shuts down: wait for it with wait_gone), ``terminated``, ``gone`` or
+    ``killed`` (SIGKILL after timeout). A process that listens on nothing is waited for until it exits.
     """
     sockets = listening_sockets(pid)
-    if not sockets:
-        return stop(pid, timeout, sig)
-    netns = os.readlink("/proc/%d/ns/net" % pid) if alive(pid) else None
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return "gone"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return "terminated"
-        try:
-            still = sockets & listen_inodes(pid)
-            same_netns = os.readlink("/proc/%d/ns/net" % pid) == netns
-        except OSError:
-            continue
-        if same_netns and not still:
-            return "released"
-        time.sleep(0.01)
-    return stop(pid, 0.0, signal.SIGKILL)
+    return stop(pid, timeout, sig, until=(lambda: None if sockets & listen_inodes(pid) else "released") if sockets else None)
 
 
 def start_detached(argv, executable=None, env=None, cwd=None, log_path=None, pidfile=None):
