@@ -1,7 +1,9 @@
 """Benchmark: `ansible-playbook playbooks/debug-apiserver.yml` on a ready host,
 against the apiserver's own start-to-healthy time (issue 4, target <= 1.5).
 
-Needs the local lab (`make lab`) in place. Measures, median of ROUNDS (default 3) each:
+Needs the local lab (`make lab`) in place. Both measurements start from a settled host: the running apiserver
+healthy and using < 10% of a core (it keeps a core busy for seconds after /healthz first says ok).
+Measures, median of ROUNDS (default 3) each:
   * native: stop the lab's apiserver, start it again with the same argv and
             environment, time from exec until /healthz says ok;
   * debug:  from a ready host (the original apiserver running normally and
@@ -91,7 +93,29 @@ def children(pid):
     return kids
 
 
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def settle(limit=60):
+    """A ready host: the apiserver healthy AND done with its start-up work (post-start hooks, caches), which
+    keeps a core busy for seconds after /healthz first says ok. Waits until it uses < 10% of a core."""
+    pid = apiserver_pid()
+    hz = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + limit
+    prev = cpu_ticks(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        cur = cpu_ticks(pid)
+        if cur - prev < 0.1 * hz:
+            return
+        prev = cur
+
+
 def native_start():
+    settle()
     pid = apiserver_pid()
     argv = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")[:-1]
     env = dict(e.split(b"=", 1) for e in open("/proc/%d/environ" % pid, "rb").read().split(b"\0") if b"=" in e)
@@ -161,6 +185,7 @@ class Watch(threading.Thread):
 
 
 def debug_run():
+    settle()
     original = apiserver_pid()
     t0 = time.monotonic()
     w = Watch(t0, original)
