@@ -28,8 +28,8 @@ import signal
 import time
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _dlv_rpc, _elf, _procfs, _supervise
-from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_systemd, to_systemd_environment
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import build_dlv_argv, parse_listen
+from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell, to_systemd, to_systemd_environment
+from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, parse_listen, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 _VERSION = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
@@ -454,4 +454,60 @@ def restore(params, sup):
         )
     os.unlink(state_path)
     result.update(pid=pid, log=log, cmdline_identical=identical, msg="%s restored (pid %d)" % (component, pid))
+    return result
+
+
+# ------------------------------------------------------------------ the modules' side
+
+# Options of the modules that run process mode (documentation: the kubedebug.lab.process_mode fragment).
+PROCESS_ARG_SPEC = dict(
+    pick=dict(type="str", default="only", choices=["only", "newest", "oldest"]),
+    pid_namespace=dict(type="str", default="same", choices=["any", "same"]),
+    continue_when=dict(type="str", default="exited", choices=["exited", "released"]),
+    ssh_destination=dict(type="str"),
+    binary=dict(type="path"),
+    version_check=dict(type="bool", default=True),
+    force_version_mismatch=dict(type="bool", default=False),
+    supervisor=dict(type="str", default="auto", choices=["auto", "systemd", "detached"]),
+    state_dir=dict(type="path", default="/var/lib/kubedebug"),
+    log_dir=dict(type="path", default="/var/log/kubedebug"),
+    stop_timeout=dict(type="float", default=30),
+    start_timeout=dict(type="float", default=120),
+)
+PROCESS_ARG_SPEC.update(DLV_ARG_SPEC)
+
+
+def run_module(module, p):
+    """Process mode for a module: ``p`` holds the PROCESS_ARG_SPEC options, component, state and the
+    selector keys. Returns the result (attach commands, diff); raises KubedebugError."""
+    p = dict(p, check_mode=module.check_mode, systemd_unit=None)
+    kind = p["supervisor"]
+    if kind == "auto":
+        kind = "systemd" if os.path.isdir("/run/systemd/system") else "detached"
+    sup = Supervisor(kind, module.run_command, p["state_dir"], p["log_dir"])
+    if p["state"] == "debug":
+        if not any(p.get(k) for k in ("name", "pattern", "pid", "pidfile")) and not os.path.exists(
+                os.path.join(p["state_dir"], p["component"] + ".json")):
+            raise KubedebugError("no running process selected", hint="Give name, pattern, pid or pidfile of the component to debug")
+        if p["dlv_path"]:
+            p["dlv_path"] = resolve_dlv_path(p["dlv_path"], module.get_bin_path)
+        if p["binary"] and not os.access(p["binary"], os.X_OK):
+            raise KubedebugError("debug binary %s does not exist or is not executable" % p["binary"],
+                                 hint="Build it with the kubedebug.lab.k8s_build role")
+        result = debug(p, sup, main_pid_of=None, version_of=lambda exe: kube_version(exe, module.run_command))
+    else:
+        result = restore(p, sup)
+    for w in result.pop("warnings", []):
+        module.warn(w)
+    if p["state"] == "debug" and result.get("listen"):
+        host, port, exposure = parse_listen(result["listen"])
+        result.update(host=host, port=port, exposure=exposure)
+        result.update({k: v for k, v in attach_commands(host, port, exposure, p["ssh_destination"]).items() if k != "notes"})
+    if module._diff and result.get("changed"):
+        orig = result.get("original") or {}
+        before = to_shell(orig["argv"]) + "\n" if orig.get("argv") else ""
+        after = to_shell(result["dlv_argv"]) + "\n" if result.get("dlv_argv") else before
+        if p["state"] == "restored":
+            before, after = "dlv (debug session of %s)\n" % p["component"], before
+        result["diff"] = {"before": before, "after": after, "before_header": "running", "after_header": "running"}
     return result

@@ -44,7 +44,7 @@ attributes:
     support: full
     description: The journal before and after.
 seealso:
-  - module: kubedebug.lab.debug_session_info
+  - module: kubedebug.lab.debug_session
 """
 
 EXAMPLES = r"""

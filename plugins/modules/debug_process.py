@@ -20,8 +20,9 @@ description:
   - With O(continue=true) and O(accept_multiclient=true), and dlv running as the module's user, dlv is started
     B(before) the original is stopped and without C(--continue); it forks the target stopped at its first
     instruction and reads the binary's debug info while the original shuts down gracefully; once the original
-    has exited the module sends dlv C(continue) over its API and disconnects (what dlv's own C(--continue)
-    does). The target never runs beside the original, so it can bind the same ports.
+    has exited (or, with O(continue_when=released), once it has closed its listening sockets) the module sends
+    dlv C(continue) over its API and disconnects (what dlv's own C(--continue) does). The target can therefore
+    bind the original's ports.
   - With O(state=restored) it stops dlv and its target and starts the original from the record with a
     byte-identical command line, executable, working directory, environment and user, then removes the record.
   - The record is written before anything is stopped, so an interrupted run can always be restored.
@@ -29,6 +30,7 @@ author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
   - kubedebug.lab.dlv
+  - kubedebug.lab.process_mode
 options:
   component:
     description: Name of the debug session (state file, unit and log names), usually the component name.
@@ -51,69 +53,6 @@ options:
   pidfile:
     description: Pidfile of the running component.
     type: path
-  pick:
-    description: Which process when several match.
-    type: str
-    choices: [only, newest, oldest]
-    default: only
-  pid_namespace:
-    description:
-      - V(same) only relaunches a process of the module's own PID namespace; processes the host sees in
-        containers (a kubeadm or kind node, a pod) are skipped when matched by O(name) or O(pattern) and refused
-        when named by O(pid) or O(pidfile). dlv started from here could not put them back into their container.
-      - V(any) matches them too.
-    type: str
-    choices: [any, same]
-    default: same
-  continue_when:
-    description:
-      - When the target under dlv may start running, in the overlapped relaunch (see the description).
-      - V(exited) - once the original has exited. Nothing of the original overlaps with the target.
-      - V(released) - once the original has closed every TCP socket it listened on (it can no longer serve;
-        the target can bind the same ports), while it finishes its graceful shutdown. Saves the rest of the
-        original's shutdown (an apiserver drains for about a second). Only for components made to run as several
-        replicas at once (kube-apiserver; leader-elected kube-scheduler and kube-controller-manager), never for a
-        kubelet or etcd. The module still waits for the original to exit (SIGKILL after O(stop_timeout)) before it
-        returns. An original that listens on nothing is waited for until it exits.
-    type: str
-    choices: [exited, released]
-    default: exited
-  ssh_destination:
-    description: C(user@host) for the C(ssh -L) command in RV(ssh_tunnel_command).
-    type: str
-  binary:
-    description: The debug-built binary dlv runs. Defaults to the running executable.
-    type: path
-  version_check:
-    description: Compare C(BINARY --version) of the debug binary and of the running executable.
-    type: bool
-    default: true
-  force_version_mismatch:
-    description: Go on when the versions differ.
-    type: bool
-    default: false
-  supervisor:
-    description:
-      - How dlv is kept running. V(auto) picks V(systemd) when systemd is PID 1, else V(detached).
-    type: str
-    choices: [auto, systemd, detached]
-    default: auto
-  state_dir:
-    description: Where state records and pidfiles are kept.
-    type: path
-    default: /var/lib/kubedebug
-  log_dir:
-    description: Where dlv's and restarted components' logs go.
-    type: path
-    default: /var/log/kubedebug
-  stop_timeout:
-    description: Seconds to wait after SIGTERM before SIGKILL.
-    type: float
-    default: 30
-  start_timeout:
-    description: Seconds to wait for dlv to listen with the target running.
-    type: float
-    default: 120
 attributes:
   check_mode:
     support: full
@@ -220,13 +159,9 @@ ide_remote:
   type: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc
-from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell
-from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, parse_listen, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
@@ -238,60 +173,13 @@ def main():
         pattern=dict(type="str"),
         pid=dict(type="int"),
         pidfile=dict(type="path"),
-        pick=dict(type="str", default="only", choices=["only", "newest", "oldest"]),
-        pid_namespace=dict(type="str", default="same", choices=["any", "same"]),
-        continue_when=dict(type="str", default="exited", choices=["exited", "released"]),
-        ssh_destination=dict(type="str"),
-        binary=dict(type="path"),
-        version_check=dict(type="bool", default=True),
-        force_version_mismatch=dict(type="bool", default=False),
-        supervisor=dict(type="str", default="auto", choices=["auto", "systemd", "detached"]),
-        state_dir=dict(type="path", default="/var/lib/kubedebug"),
-        log_dir=dict(type="path", default="/var/log/kubedebug"),
-        stop_timeout=dict(type="float", default=30),
-        start_timeout=dict(type="float", default=120),
     )
-    spec.update(DLV_ARG_SPEC)
+    spec.update(_debugproc.PROCESS_ARG_SPEC)
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("name", "pattern", "pid", "pidfile")], supports_check_mode=True)
-    p = dict(module.params, check_mode=module.check_mode, systemd_unit=None)
-
-    def run(argv):
-        return module.run_command(argv)
-
-    def version_of(exe):
-        return _debugproc.kube_version(exe, module.run_command)
-
-    kind = p["supervisor"]
-    if kind == "auto":
-        kind = "systemd" if os.path.isdir("/run/systemd/system") else "detached"
-    sup = _debugproc.Supervisor(kind, run, p["state_dir"], p["log_dir"])
     try:
-        if p["state"] == "debug":
-            if not any(p[k] for k in ("name", "pattern", "pid", "pidfile")) and not os.path.exists(os.path.join(p["state_dir"], p["component"] + ".json")):
-                raise KubedebugError("no running process selected", hint="Give name, pattern, pid or pidfile of the component to debug")
-            if p["dlv_path"]:
-                p["dlv_path"] = resolve_dlv_path(p["dlv_path"], module.get_bin_path)
-            if p["binary"] and not os.access(p["binary"], os.X_OK):
-                raise KubedebugError("debug binary %s does not exist or is not executable" % p["binary"],
-                                     hint="Build it with the kubedebug.lab.k8s_build role")
-            result = _debugproc.debug(p, sup, main_pid_of=None, version_of=version_of)
-        else:
-            result = _debugproc.restore(p, sup)
+        result = _debugproc.run_module(module, module.params)
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
-    for w in result.pop("warnings", []):
-        module.warn(w)
-    if p["state"] == "debug" and result.get("listen"):
-        host, port, exposure = parse_listen(result["listen"])
-        result.update(host=host, port=port, exposure=exposure, listen=result["listen"])
-        result.update({k: v for k, v in attach_commands(host, port, exposure, p["ssh_destination"]).items() if k != "notes"})
-    if module._diff and result.get("changed"):
-        orig = result.get("original") or {}
-        before = to_shell(orig["argv"]) + "\n" if orig.get("argv") else ""
-        after = to_shell(result["dlv_argv"]) + "\n" if result.get("dlv_argv") else before
-        if p["state"] == "restored":
-            before, after = "dlv (debug session of %s)\n" % p["component"], before
-        result["diff"] = {"before": before, "after": after, "before_header": "running", "after_header": "running"}
     module.exit_json(**result)
 
 

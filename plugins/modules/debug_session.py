@@ -7,30 +7,36 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: debug_session_info
-short_description: What a debug run of one component starts from - its records, manifest, process, unit and mode
+module: debug_session
+short_description: Start or end a component's debug session - choose the mode, and run process mode itself
 version_added: 0.1.0
 description:
-  - Everything the M(kubedebug.lab.debug_component) role reads before it touches a host, in one step - the
-    session records of the component in O(state_dir) (process, systemd and static-pod mode), whether the kubelet
-    runs it from a static-pod manifest, the running process (as M(kubedebug.lab.process_args) reads it, when a
-    run needs it), the systemd service whose main process it is, the journal of debug sessions, and the mode the
-    run uses (RV(mode)).
-  - The process is read when O(state=debug), no process-mode record holds the original already, and the component
-    does not run from a static-pod manifest. A selector that matches nothing or several processes fails with the
-    matches, as M(kubedebug.lab.process_args) does.
+  - The first step of the M(kubedebug.lab.debug_component) role. It reads what the run starts from - the
+    component's session records in O(state_dir) (process, systemd and static-pod mode), whether the kubelet runs
+    it from a static-pod manifest, the running process (as M(kubedebug.lab.process_args) reads it, when the run
+    needs it) and the systemd service whose main process it is - and chooses the mode (RV(mode)).
+  - In process mode it does the work itself, as M(kubedebug.lab.debug_process) does (RV(handled) is true) - relaunch
+    under dlv with O(state=debug), restore with O(state=restored) - and keeps the journal of sessions
+    (C(STATE_DIR/journal.json), see M(kubedebug.lab.debug_journal)). The other modes are the role's tasks;
+    for them the module only reports (RV(handled) is false).
   - Mode choice with O(mode=auto) - static-pod mode when the manifest exists or a static-pod session is recorded;
     the mode of an existing record; systemd mode when the process is the main process of its cgroup's service;
     process mode otherwise.
+  - The process is read when O(state=debug), no process-mode record holds the original already, and the component
+    does not run from a static-pod manifest. A selector that matches nothing or several processes fails with the
+    matches.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab.dlv
+  - kubedebug.lab.process_mode
 options:
   component:
-    description: Component name (the records are named after it), for example C(kube-apiserver).
+    description: Component name (records, units and logs are named after it), for example C(kube-apiserver).
     type: str
     required: true
   state:
-    description: V(debug) for a debug run (reads the process when needed), V(restored) for a restore (never does).
+    description: V(debug) to put the component under dlv, V(restored) to bring back the original.
     type: str
     choices: [debug, restored]
     default: debug
@@ -39,10 +45,6 @@ options:
     type: str
     choices: [auto, process, systemd, static_pod]
     default: auto
-  state_dir:
-    description: Where the session records and the journal are.
-    type: path
-    default: /var/lib/kubedebug
   manifest_dir:
     description: The kubelet's static-pod directory; the manifest is C(COMPONENT.yaml) in it.
     type: path
@@ -53,47 +55,43 @@ options:
         (the options of M(kubedebug.lab.process_args)).
       - Defaults to C(name=COMPONENT).
     type: dict
-  pick:
-    description: Which process when several match.
-    type: str
-    choices: [only, newest, oldest]
-    default: only
-  pid_namespace:
-    description:
-      - V(same) only counts processes of the module's own PID namespace (processes the host sees in containers
-        cannot be relaunched from here); V(any) counts them too.
-    type: str
-    choices: [any, same]
-    default: same
 attributes:
   check_mode:
     support: full
-    description: Reads only.
+    description: Reports what process mode would do; changes nothing.
   diff_mode:
-    support: none
-    description: Reads only.
+    support: full
+    description: Process mode - the command line before and after, and the journal.
 notes:
   - Run as root (O(ignore:become=true)) to read other users' processes and the records.
 seealso:
-  - module: kubedebug.lab.process_args
+  - module: kubedebug.lab.debug_process
   - module: kubedebug.lab.debug_journal
+  - module: kubedebug.lab.process_args
 """
 
 EXAMPLES = r"""
-- name: Where the apiserver debug run starts from
-  kubedebug.lab.debug_session_info:
+- name: Put the apiserver under dlv (process mode is done here; other modes are reported)
+  kubedebug.lab.debug_session:
     component: kube-apiserver
     selector:
       pattern: 'kube-apiserver .*--secure-port=6443'
+    binary: /var/cache/kubedebug/build/bin/kube-apiserver
   become: true
   register: session
 
-- name: The mode it will use
+- name: The mode it chose
   ansible.builtin.debug:
-    msg: "{{ session.mode }}"
+    msg: "{{ session.mode }} ({{ 'done' if session.handled else 'left to the role' }})"
 """
 
 RETURN = r"""
+handled:
+  description:
+    - True when the module did the work (process mode); the keys of M(kubedebug.lab.debug_process)'s result
+      (dlv_pid, target_pid, listen, ssh_tunnel_command, connect_command, ide_remote, original...) are then returned too.
+  returned: always
+  type: bool
 mode:
   description: The mode the run uses - V(process), V(systemd) or V(static_pod).
   returned: always
@@ -129,7 +127,7 @@ unit_main_pid:
   returned: always
   type: int
 journal:
-  description: The debug sessions on this host, oldest first (component and mode).
+  description: The debug sessions on this host, oldest first (component and mode), after this run.
   returned: always
   type: list
   elements: dict
@@ -139,7 +137,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _procfs, _session
+from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc, _procfs, _session
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
@@ -155,9 +153,8 @@ def selector_of(params):
     return {k: given.get(k) for k in _procfs.SELECTOR_KEYS}
 
 
-def run(module):
-    p = module.params
-    component = _session.check_component(p["component"])
+def survey(module, p, component):
+    """Records, manifest, process and unit; the chosen mode."""
     records = _session.read_records(p["state_dir"], component)
     manifest = os.path.join(p["manifest_dir"], component + ".yaml")
     manifest_exists = os.path.exists(manifest)
@@ -181,12 +178,12 @@ def run(module):
     mode = _session.choose_mode(p["mode"], records, manifest_exists, process["pid"] if process else None, unit_main_pid or None)
     result = dict(
         changed=False,
+        handled=False,
         mode=mode,
         records={m: m in records for m, _suffix in _session.RECORD_SUFFIXES},
         manifest={"path": manifest, "exists": manifest_exists},
         unit=unit,
         unit_main_pid=unit_main_pid,
-        journal=_session.read_journal(p["state_dir"]),
     )
     if "systemd" in records:
         result["systemd_record"] = records["systemd"]
@@ -197,20 +194,48 @@ def run(module):
     return result
 
 
+def process_mode(module, p, component, session):
+    """Relaunch or restore in process mode, and note it in the journal."""
+    sel = {} if session["records"]["process"] or p["state"] == "restored" else {"pid": session["process"]["pid"]}
+    args = dict({k: p[k] for k in _debugproc.PROCESS_ARG_SPEC}, component=component, state=p["state"], **sel)
+    result = _debugproc.run_module(module, args)
+    if p["state"] == "debug" or result.get("changed"):
+        op = "add" if p["state"] == "debug" else "remove"
+        changed, before, after, _sessions = _session.update_journal(p["state_dir"], op, component, "process", check_mode=module.check_mode)
+        if changed:
+            result["changed"] = True
+            if module._diff:
+                journal = _session.journal_path(p["state_dir"])
+                diffs = [result["diff"]] if isinstance(result.get("diff"), dict) else []
+                result["diff"] = diffs + [{"before": before, "after": after, "before_header": journal, "after_header": journal}]
+    return result
+
+
+def run(module):
+    p = module.params
+    component = _session.check_component(p["component"])
+    session = survey(module, p, component)
+    # A process-mode record is restored whatever else the host has (a manifest, another mode's record).
+    if (p["state"] == "debug" and session["mode"] == "process") or (p["state"] == "restored" and session["records"]["process"]):
+        result = process_mode(module, p, component, session)
+        result.update({k: v for k, v in session.items() if k != "changed"}, handled=True)
+        result["changed"] = bool(result.get("changed"))
+    else:
+        result = session
+    result["journal"] = _session.read_journal(p["state_dir"])
+    return result
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            component=dict(type="str", required=True),
-            state=dict(type="str", default="debug", choices=["debug", "restored"]),
-            mode=dict(type="str", default="auto", choices=list(_session.MODES)),
-            state_dir=dict(type="path", default="/var/lib/kubedebug"),
-            manifest_dir=dict(type="path", default="/etc/kubernetes/manifests"),
-            selector=dict(type="dict"),
-            pick=dict(type="str", default="only", choices=["only", "newest", "oldest"]),
-            pid_namespace=dict(type="str", default="same", choices=["any", "same"]),
-        ),
-        supports_check_mode=True,
+    spec = dict(
+        component=dict(type="str", required=True),
+        state=dict(type="str", default="debug", choices=["debug", "restored"]),
+        mode=dict(type="str", default="auto", choices=list(_session.MODES)),
+        manifest_dir=dict(type="path", default="/etc/kubernetes/manifests"),
+        selector=dict(type="dict"),
     )
+    spec.update(_debugproc.PROCESS_ARG_SPEC)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:
         result = run(module)
     except KubedebugError as e:
