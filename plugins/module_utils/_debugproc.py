@@ -179,8 +179,11 @@ def start_original(original, log_dir, component):
     return pid, log
 
 
-def debug(params, sup, main_pid_of=None, version_of=None):
-    """Replace the selected process with dlv running the debug binary. Returns a result dict."""
+def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None):
+    """Replace the selected process with dlv running the debug binary. Returns a result dict.
+
+    ``while_loading(binary)`` (optional) runs once dlv has started, while it reads the binary; what it returns is
+    added to the result (work that would otherwise compete with the component's start for CPU)."""
     component = params["component"]
     state_path = os.path.join(params["state_dir"], "%s.json" % component)
     state = _supervise.read_state(state_path)
@@ -279,6 +282,11 @@ def debug(params, sup, main_pid_of=None, version_of=None):
         record["debug"] = info
         _supervise.write_state(state_path, record)
         times["dlv_started"] = time.monotonic() - t0
+    if while_loading is not None:
+        try:
+            result.update(while_loading(binary))
+        except Exception:  # pylint: disable=broad-except  # extras never fail a relaunch
+            pass
     deadline = time.monotonic() + params["start_timeout"]
     ok = _supervise.wait_listening(built["port"], params["start_timeout"], info["pid"] or None)
     pid = sup.pid(info)
@@ -477,7 +485,7 @@ PROCESS_ARG_SPEC = dict(
 PROCESS_ARG_SPEC.update(DLV_ARG_SPEC)
 
 
-def run_module(module, p):
+def run_module(module, p, while_loading=None):
     """Process mode for a module: ``p`` holds the PROCESS_ARG_SPEC options, component, state and the
     selector keys. Returns the result (attach commands, diff); raises KubedebugError."""
     p = dict(p, check_mode=module.check_mode, systemd_unit=None)
@@ -494,7 +502,7 @@ def run_module(module, p):
         if p["binary"] and not os.access(p["binary"], os.X_OK):
             raise KubedebugError("debug binary %s does not exist or is not executable" % p["binary"],
                                  hint="Build it with the kubedebug.lab.k8s_build role")
-        result = debug(p, sup, main_pid_of=None, version_of=lambda exe: kube_version(exe, module.run_command))
+        result = debug(p, sup, main_pid_of=None, version_of=lambda exe: kube_version(exe, module.run_command), while_loading=while_loading)
     else:
         result = restore(p, sup)
     for w in result.pop("warnings", []):

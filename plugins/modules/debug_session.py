@@ -126,6 +126,13 @@ unit_main_pid:
   description: C(MainPID) of RV(unit), 0 when not looked up or not running.
   returned: always
   type: int
+main_package_dir:
+  description:
+    - Process mode, when dlv was started - where the debug binary's DWARF says its main package's sources are
+      (as RV(kubedebug.lab.go_debug_info#module:main_package_dir)), read while dlv loaded the binary.
+  returned: when dlv was started and the binary could be read
+  type: str
+  sample: _output/local/go/src/k8s.io/kubernetes/cmd/kube-apiserver
 journal:
   description: The debug sessions on this host, oldest first (component and mode), after this run.
   returned: always
@@ -137,7 +144,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc, _procfs, _session
+from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _debugproc, _procfs, _session
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
@@ -194,11 +201,16 @@ def survey(module, p, component):
     return result
 
 
+def source_dir(binary):
+    """The binary's recorded main-package directory (for the IDE path mapping), read while dlv loads it."""
+    return {"main_package_dir": _debuginfo.analyze(binary)["main_package_dir"]}
+
+
 def process_mode(module, p, component, session):
     """Relaunch or restore in process mode, and note it in the journal."""
     sel = {} if session["records"]["process"] or p["state"] == "restored" else {"pid": session["process"]["pid"]}
     args = dict({k: p[k] for k in _debugproc.PROCESS_ARG_SPEC}, component=component, state=p["state"], **sel)
-    result = _debugproc.run_module(module, args)
+    result = _debugproc.run_module(module, args, while_loading=source_dir)
     if p["state"] == "debug" or result.get("changed"):
         op = "add" if p["state"] == "debug" else "remove"
         changed, before, after, _sessions = _session.update_journal(p["state_dir"], op, component, "process", check_mode=module.check_mode)

@@ -12,7 +12,8 @@ Measures, median of ROUNDS (default 3) each:
             The playbook runs as a user runs it from the repo (its ansible.cfg), with
             the role's defaults: smoke check OFF, IDE configurations ON. The only
             extra variable is the selector: the pid of the apiserver listening on
-            127.0.0.1:6443, so apiservers of other tests on the host do not interfere.
+            127.0.0.1:6443, so apiservers of other tests on the host do not interfere. BENCH_EXTRA_VARS (JSON)
+            adds variables, e.g. '{"debug_component_ide": false}' to see what the IDE step costs.
 Prints both, their ratio, and where the debug run's time goes (a 20 ms poller
 of /proc and /healthz, independent of the playbook). Restores the host at the end.
 """
@@ -190,7 +191,7 @@ def debug_run():
     t0 = time.monotonic()
     w = Watch(t0, original)
     w.start()
-    playbook("debug-apiserver.yml", {"debug_component_selector": {"pid": original}})
+    playbook("debug-apiserver.yml", dict({"debug_component_selector": {"pid": original}}, **json.loads(os.environ.get("BENCH_EXTRA_VARS", "{}"))))
     returned = time.monotonic() - t0
     total = wait_healthy(t0)
     w.done.set()
