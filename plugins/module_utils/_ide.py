@@ -15,6 +15,7 @@ module layout), so for GoLand the mapping is printed as an instruction.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 from xml.sax.saxutils import quoteattr
@@ -112,3 +113,57 @@ def goland_run_xml(name, host, port):
 
 def safe_file_name(name):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "kubedebug"
+
+
+# ------------------------------------------------------------------ writing them
+
+IDE_ARG_SPEC = dict(
+    dest=dict(type="path", required=True),
+    name=dict(type="str", required=True),
+    host=dict(type="str", default="127.0.0.1"),
+    port=dict(type="int", required=True),
+    local_root=dict(type="str", default="${workspaceFolder}"),
+    remote_root=dict(type="str"),
+    main_package_dir=dict(type="str"),
+    vscode=dict(type="bool", default=True),
+    goland=dict(type="bool", default=True),
+)
+IDE_ARG_RULES = dict(required_one_of=[("remote_root", "main_package_dir")], mutually_exclusive=[("remote_root", "main_package_dir")])
+
+
+def _read_text(path):
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_configurations(p, check_mode=False, write=None):
+    """Write (or, in check mode, compare) the VS Code and GoLand files for validated options ``p``.
+    ``write(path, bytes)`` writes a file atomically. Returns the module result (diff always included)."""
+    remote = p["remote_root"] or remote_source_root(p["main_package_dir"])
+    wanted = []
+    if p["vscode"]:
+        path = os.path.join(p["dest"], ".vscode", "launch.json")
+        conf = vscode_configuration(p["name"], p["host"], p["port"], p["local_root"], remote)
+        wanted.append((path, merge_launch_json(_read_text(path), conf)))
+    if p["goland"]:
+        path = os.path.join(p["dest"], ".run", safe_file_name(p["name"]) + ".run.xml")
+        wanted.append((path, goland_run_xml(p["name"], p["host"], p["port"])))
+    files, diffs = [], []
+    for path, text in wanted:
+        before = _read_text(path)
+        changed = before != text
+        files.append({"path": path, "changed": changed})
+        if changed:
+            diffs.append({"before": before or "", "after": text, "before_header": path, "after_header": path})
+            if not check_mode:
+                write(path, text.encode("utf-8"))
+    note = (
+        "GoLand's Go Remote configuration (.run/%s.run.xml) carries only host, port and the disconnect choice; it has no "
+        "path-mapping field. The binary records its sources under %r. If breakpoints set in GoLand do not bind, build the "
+        "binary from a checkout at the same path as on your workstation (keep absolute paths, no -trimpath), or open the "
+        "checkout so its files sit at the recorded paths." % (safe_file_name(p["name"]), remote)
+    )
+    return dict(changed=any(f["changed"] for f in files), remote_root=remote, files=files, goland_note=note, diff=diffs)

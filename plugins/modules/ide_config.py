@@ -93,8 +93,6 @@ goland_note:
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _ide
@@ -102,63 +100,14 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._errors import Kubed
 from ansible_collections.kubedebug.lab.plugins.module_utils._supervise import atomic_write
 
 
-def read_text(path):
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            dest=dict(type="path", required=True),
-            name=dict(type="str", required=True),
-            host=dict(type="str", default="127.0.0.1"),
-            port=dict(type="int", required=True),
-            local_root=dict(type="str", default="${workspaceFolder}"),
-            remote_root=dict(type="str"),
-            main_package_dir=dict(type="str"),
-            vscode=dict(type="bool", default=True),
-            goland=dict(type="bool", default=True),
-        ),
-        required_one_of=[("remote_root", "main_package_dir")],
-        mutually_exclusive=[("remote_root", "main_package_dir")],
-        supports_check_mode=True,
-    )
-    p = module.params
+    module = AnsibleModule(argument_spec=_ide.IDE_ARG_SPEC, supports_check_mode=True, **_ide.IDE_ARG_RULES)
     try:
-        remote = p["remote_root"] or _ide.remote_source_root(p["main_package_dir"])
-        wanted = []
-        if p["vscode"]:
-            path = os.path.join(p["dest"], ".vscode", "launch.json")
-            conf = _ide.vscode_configuration(p["name"], p["host"], p["port"], p["local_root"], remote)
-            wanted.append((path, _ide.merge_launch_json(read_text(path), conf)))
-        if p["goland"]:
-            path = os.path.join(p["dest"], ".run", _ide.safe_file_name(p["name"]) + ".run.xml")
-            wanted.append((path, _ide.goland_run_xml(p["name"], p["host"], p["port"])))
+        result = _ide.write_configurations(module.params, module.check_mode, lambda path, data: atomic_write(path, data, 0o644))
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
-    files = []
-    diffs = []
-    for path, text in wanted:
-        before = read_text(path)
-        changed = before != text
-        files.append({"path": path, "changed": changed})
-        if changed:
-            diffs.append({"before": before or "", "after": text, "before_header": path, "after_header": path})
-            if not module.check_mode:
-                atomic_write(path, text.encode("utf-8"), 0o644)
-    note = (
-        "GoLand's Go Remote configuration (.run/%s.run.xml) carries only host, port and the disconnect choice; it has no "
-        "path-mapping field. The binary records its sources under %r. If breakpoints set in GoLand do not bind, build the "
-        "binary from a checkout at the same path as on your workstation (keep absolute paths, no -trimpath), or open the "
-        "checkout so its files sit at the recorded paths." % (_ide.safe_file_name(p["name"]), remote)
-    )
-    result = dict(changed=any(f["changed"] for f in files), remote_root=remote, files=files, goland_note=note)
-    if module._diff:
-        result["diff"] = diffs
+    if not module._diff:
+        result.pop("diff")
     module.exit_json(**result)
 
 

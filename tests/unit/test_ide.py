@@ -67,3 +67,25 @@ def test_launch_json_shared_by_two_components_is_stable():
     moved = dict(api, port=2399)
     doc = json.loads(_ide.merge_launch_json(text, moved))
     assert [c["port"] for c in doc["configurations"]] == [2399, 2346]
+
+
+def test_write_configurations_check_mode_then_write_then_nothing(tmp_path):
+    from ansible_collections.kubedebug.lab.plugins.module_utils._supervise import atomic_write
+
+    p = dict(dest=str(tmp_path), name="kube-apiserver on node1", host="127.0.0.1", port=2345, local_root="${workspaceFolder}",
+             remote_root=None, main_package_dir="_output/local/go/src/k8s.io/kubernetes/cmd/kube-apiserver", vscode=True, goland=True)
+    written = []
+
+    def write(path, data):
+        written.append(path)
+        atomic_write(path, data, 0o644)
+
+    dry = _ide.write_configurations(p, check_mode=True, write=write)
+    assert dry["changed"] and not written and not list(tmp_path.iterdir())
+    assert [d["before"] for d in dry["diff"]] == ["", ""]
+    real = _ide.write_configurations(p, write=write)
+    assert real["changed"] and len(written) == 2 and real["remote_root"] == "_output/local/go/src/k8s.io/kubernetes"
+    launch = json.loads((tmp_path / ".vscode" / "launch.json").read_text())
+    assert launch["configurations"][0]["mode"] == "remote"
+    again = _ide.write_configurations(p, write=write)
+    assert not again["changed"] and again["diff"] == [] and len(written) == 2
