@@ -263,3 +263,36 @@ def test_released_without_listeners_waits_for_the_exit(tmp_path, lab):
     assert d["stopped"] == "terminated" and "original_released" not in d["timings"]
     assert d["timings"]["original_stopped"] < d["timings"]["target_running"]
     run_play(tmp_path, [dict(RESTORE, name="Restore")], v)
+
+
+SESSION = {"kubedebug.lab.debug_session": {
+    "component": "{{ comp }}", "selector": {"name": "{{ comp }}"}, "binary": "{{ binary }}", "supervisor": "detached",
+    "state_dir": "{{ state_dir }}", "log_dir": "{{ log_dir }}", "listen": "127.0.0.1:{{ port }}", "manifest_dir": "{{ state_dir }}/manifests"}}
+
+
+def test_debug_session_does_process_mode_with_check_diff_and_journal(tmp_path, lab):
+    """debug_session (the role's first step): check mode changes nothing and shows the diff; the real run
+    relaunches and notes the journal; a second run changes nothing; restore brings back the original and
+    removes the journal with its last session."""
+    v = lab["vars"]
+    journal = tmp_path / "state" / "journal.json"
+    check = dict(SESSION, name="Check", register="c", check_mode=True, diff=True)
+    res = run_play(tmp_path, [check], dict(v, kdbg_dump=["c"]))[2]["c"]
+    assert res["changed"] and res["handled"] and res["mode"] == "process"
+    assert res["process"]["pid"] == lab["pid"] and alive(lab["pid"])
+    assert not (tmp_path / "state" / (v["comp"] + ".json")).exists() and not journal.exists()
+    diffs = res["diff"]
+    assert "--listen=127.0.0.1:%d" % v["port"] in diffs[0]["after"] and diffs[1]["before"] == "" and v["comp"] in diffs[1]["after"]
+    res = run_play(tmp_path, [dict(SESSION, name="Debug", register="d"), dict(SESSION, name="Again", register="d2")],
+                   dict(v, kdbg_dump=["d", "d2"]))[2]
+    d, d2 = res["d"], res["d2"]
+    assert d["changed"] and d["handled"] and d["target_cmdline_identical"] and not alive(lab["pid"])
+    assert d["main_package_dir"] and d["ide_remote"] == {"host": "127.0.0.1", "port": v["port"]}
+    assert not d2["changed"] and d2["target_pid"] == d["target_pid"]
+    assert json.loads(journal.read_text())["sessions"] == [{"component": v["comp"], "mode": "process"}]
+    restore = {"kubedebug.lab.debug_session": dict(SESSION["kubedebug.lab.debug_session"], state="restored")}
+    res = run_play(tmp_path, [dict(restore, name="Restore", register="r"), dict(restore, name="Restore again", register="r2")],
+                   dict(v, kdbg_dump=["r", "r2"]))[2]
+    assert res["r"]["changed"] and res["r"]["handled"] and cmdline(res["r"]["pid"]) == lab["cmdline"]
+    assert not res["r2"]["changed"] and not res["r2"]["handled"]
+    assert not journal.exists() and not (tmp_path / "state" / (v["comp"] + ".json")).exists()
