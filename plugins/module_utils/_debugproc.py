@@ -9,9 +9,12 @@ Order of operations for ``debug`` (each step only after the previous held):
   1. read the running process exactly (argv, exe, cwd, environment, user);
   2. refuse early (port in use, already traced, version mismatch) - nothing touched yet;
   3. write the state record (the original, in full) atomically;
-  4. stop the original; 5. start dlv (a systemd unit, or a detached process);
-  6. wait for dlv to listen and the target to run; if it does not, start the
-     original again from the record and fail with dlv's log.
+  4. start dlv, the target paused at its first instruction, and stop the original
+     meanwhile (or, when dlv cannot be continued from here, stop first, then start dlv);
+  5. let the target run once the original has exited (or has released its
+     listening sockets, continue_when=released), then wait for the original's exit;
+  6. if dlv or the target did not come up, start the original again from the
+     record and fail with dlv's log.
 ``restore`` stops dlv and its target, starts the original from the record with
 the same argv[0..n], executable, cwd, environment and user, checks its
 /proc/PID/cmdline, and only then removes the record.
@@ -239,9 +242,10 @@ def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None):
     # Overlap: dlv reads the binary's DWARF (seconds for a 150 MB apiserver) while the original shuts down
     # gracefully. dlv forks the target stopped at its first instruction and only lets it run when told to,
     # so it is started WITHOUT --continue and continued here over its API once the original has exited
-    # (dlv's own --continue does exactly that: a client sends "continue" and disconnects). The target
-    # therefore never runs beside the original. Only when the module can talk to dlv: dlv's
-    # --only-same-user refuses connections from another user.
+    # (dlv's own --continue does exactly that: a client sends "continue" and disconnects), or, with
+    # continue_when=released, once the original has closed its listening sockets (it drains meanwhile; the
+    # target can bind the same ports). Only when the module can talk to dlv: dlv's --only-same-user
+    # refuses connections from another user.
     overlap = running is not None and params["continue_after_start"] and params["accept_multiclient"] and (
         original["uid"] in (None, os.geteuid()))
     launch = build_dlv_argv(binary, original["argv"][1:], **dict(dlv_opts, continue_after_start=False))["argv"] if overlap else built["argv"]
