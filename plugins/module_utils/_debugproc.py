@@ -256,6 +256,8 @@ def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None):
         return result
     record = {"component": component, "mode": "process", "original": original, "dlv_argv": launch, "debug": None,
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if not overlap and running is not None:
+        record["original_stopping"] = True  # stopped right after this record is written
     _supervise.write_state(state_path, record)
     times = result["timings"] = {}
     t0 = time.monotonic()
@@ -265,6 +267,7 @@ def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None):
         record["continue_pending"] = True
         info = sup.start(component, launch, original["env"], original["cwd"], original["uid"], original["gid"])
         record["debug"] = info
+        record["original_stopping"] = True  # from here on the original is being stopped: restore must not keep it
         _supervise.write_state(state_path, record)
         times["dlv_started"] = time.monotonic() - t0
         if params.get("continue_when") == "released":
@@ -447,6 +450,11 @@ def restore(params, sup):
     if state.get("debug"):
         sup.stop(state["debug"], params["stop_timeout"])
     running = find_exact(original["argv"])
+    if running and state.get("original_stopping") and running == original.get("pid") and same_process(running, original.get("start_ticks")):
+        # The recorded original, told to stop by an interrupted run and maybe still draining: it is not the
+        # process to keep. Let it finish (or stop it), then start the original afresh.
+        _supervise.stop(running, params["stop_timeout"])
+        running = None
     if running:
         pid, log = running, None
     else:

@@ -296,3 +296,25 @@ def test_debug_session_does_process_mode_with_check_diff_and_journal(tmp_path, l
     assert res["r"]["changed"] and res["r"]["handled"] and cmdline(res["r"]["pid"]) == lab["cmdline"]
     assert not res["r2"]["changed"] and not res["r2"]["handled"]
     assert not journal.exists() and not (tmp_path / "state" / (v["comp"] + ".json")).exists()
+
+
+def test_restore_does_not_keep_an_original_that_was_told_to_stop(tmp_path, serving_lab):
+    """A run interrupted after the original was told to stop (it still drains, 3 s here): restore must not take
+    the dying original for the restored one; it lets it end and starts the original afresh."""
+    from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc, _procfs, _supervise
+
+    v = serving_lab["vars"]
+    running = _procfs.read_process(serving_lab["pid"])
+    original = {"argv": running["argv"], "exe": running["exe"], "cwd": running["cwd"], "env": _supervise.read_environ(serving_lab["pid"]),
+                "uid": running["uid"], "gid": running["gid"], "pid": serving_lab["pid"], "start_ticks": running["start_ticks"]}
+    os.makedirs(v["state_dir"])
+    state_path = os.path.join(v["state_dir"], v["comp"] + ".json")
+    _supervise.write_state(state_path, {"component": v["comp"], "mode": "process", "original": original, "dlv_argv": [],
+                                        "debug": {"kind": "detached", "pid": 0}, "continue_pending": True, "original_stopping": True})
+    os.kill(serving_lab["pid"], signal.SIGTERM)  # ... and here the run was interrupted
+    assert _debugproc.find_exact(original["argv"]) == serving_lab["pid"]  # still there, draining
+    r = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]["r"]
+    assert r["changed"] and r["pid"] != serving_lab["pid"] and not alive(serving_lab["pid"])
+    assert cmdline(r["pid"]) == serving_lab["cmdline"]
+    time.sleep(1)
+    assert alive(r["pid"]) and not os.path.exists(state_path)
