@@ -343,6 +343,20 @@ def parse_main_pid(systemctl_show_output, unit):
     return pid
 
 
+def main_pid_lookup(run_command, systemctl="systemctl"):
+    """``main_pid_of(unit)`` for select(): the unit's MainPID through ``run_command([systemctl, "show", ...])``."""
+    def lookup(unit):
+        rc, out, err = run_command([systemctl, "show", "-p", "MainPID", "--value", unit])
+        if rc != 0:
+            raise KubedebugError(
+                "systemctl show %s failed: %s" % (unit, err.strip()),
+                hint="Is systemd PID 1 on this host, and is the unit name right?",
+            )
+        return parse_main_pid(out, unit)
+
+    return lookup
+
+
 def pick(processes, how):
     """One process from a list of read processes: ``only``, ``newest`` or ``oldest``."""
     if how == "newest":

@@ -184,20 +184,23 @@ def wait_gone(pid, timeout):
     return True
 
 
-def listen_inodes(pid="self", proc="/proc"):
-    """Inodes of the TCP sockets in LISTEN state in pid's network namespace."""
-    inodes = set()
+def _listen_entries(net_dir):
+    """(port, inode) of every TCP socket in LISTEN state in ``net_dir``/tcp and tcp6 (a /proc/.../net)."""
     for name in ("tcp", "tcp6"):
         try:
-            with open(os.path.join(proc, str(pid), "net", name)) as f:
+            with open(os.path.join(net_dir, name)) as f:
                 next(f, None)
                 for line in f:
                     fields = line.split()
                     if len(fields) > 9 and fields[3] == "0A":
-                        inodes.add(int(fields[9]))
+                        yield int(fields[1].rsplit(":", 1)[1], 16), int(fields[9])
         except OSError:
             continue
-    return inodes
+
+
+def listen_inodes(pid="self", proc="/proc"):
+    """Inodes of the TCP sockets in LISTEN state in pid's network namespace."""
+    return {inode for _port, inode in _listen_entries(os.path.join(proc, str(pid), "net"))}
 
 
 def listening_sockets(pid, proc="/proc"):
@@ -282,18 +285,7 @@ def listening_ports(proc="/proc"):
     Connecting to probe would take the only client slot of a dlv started
     without --accept-multiclient.
     """
-    ports = set()
-    for name in ("tcp", "tcp6"):
-        try:
-            with open(os.path.join(proc, "net", name)) as f:
-                next(f, None)
-                for line in f:
-                    fields = line.split()
-                    if len(fields) > 3 and fields[3] == "0A":
-                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-        except OSError:
-            continue
-    return ports
+    return {port for port, _inode in _listen_entries(os.path.join(proc, "net"))}
 
 
 def wait_listening(port, timeout, pid=None):

@@ -169,14 +169,8 @@ def survey(module, p, component):
     unit, unit_main_pid = "", 0
     if _session.needs_process(p["state"], p["mode"], records, manifest_exists):
         sel = selector_of(p)
-
-        def main_pid_of(name):
-            rc, out, err = module.run_command(["systemctl", "show", "-p", "MainPID", "--value", name])
-            if rc != 0:
-                raise KubedebugError("systemctl show %s failed: %s" % (name, err.strip()), hint="Is systemd PID 1 on this host, and is the unit name right?")
-            return _procfs.parse_main_pid(out, name)
-
-        process, _matches = _procfs.select(sel, p["pick"], "/proc", main_pid_of, same_pid_namespace=p["pid_namespace"] == "same")
+        process, _matches = _procfs.select(sel, p["pick"], "/proc", _procfs.main_pid_lookup(module.run_command),
+                                           same_pid_namespace=p["pid_namespace"] == "same")
         guess = _session.unit_of(process["cgroup"])
         if p["mode"] == "auto" and "systemd" not in records and guess and module.get_bin_path("systemctl"):
             rc, out, _err = module.run_command(["systemctl", "show", "-p", "MainPID", "--value", guess])

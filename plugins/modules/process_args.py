@@ -213,14 +213,7 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._errors import Kubed
 
 def main_pid_of(module):
     def lookup(unit):
-        systemctl = module.get_bin_path("systemctl", required=True)
-        rc, out, err = module.run_command([systemctl, "show", "-p", "MainPID", "--value", unit])
-        if rc != 0:
-            raise KubedebugError(
-                "systemctl show %s failed: %s" % (unit, err.strip()),
-                hint="Is systemd PID 1 on this host, and is the unit name right?",
-            )
-        return _procfs.parse_main_pid(out, unit)
+        return _procfs.main_pid_lookup(module.run_command, module.get_bin_path("systemctl", required=True))(unit)
 
     return lookup
 
