@@ -46,6 +46,7 @@ import subprocess
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _goproxy
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._k8stree import vendoring_problems
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"
 MARKER = ".kubedebug-source.json"
@@ -265,33 +266,6 @@ def tree_go_version(root):
 def run_vendor(root, env, timeout=3600):
     p = subprocess.run(["go", "work", "vendor"], cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return p.returncode, p.stdout + p.stderr
-
-
-def vendoring_problems(root, limit=10):
-    """Packages vendor/modules.txt lists that have no directory with Go files under vendor/.
-
-    An empty list means the vendor tree is complete for what modules.txt
-    names; a missing modules.txt is reported as one problem.
-    """
-    modules_txt = os.path.join(root, "vendor", "modules.txt")
-    if not os.path.exists(modules_txt):
-        return ["vendor/modules.txt is missing"]
-    problems = []
-    with open(modules_txt) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            pkg_dir = os.path.join(root, "vendor", line)
-            try:
-                has_go = any(n.endswith(".go") for n in os.listdir(pkg_dir))
-            except OSError:
-                has_go = False
-            if not has_go:
-                problems.append("vendor/%s" % line)
-                if len(problems) >= limit:
-                    break
-    return problems
 
 
 def plan(version, dest, go_work_text=None):

@@ -424,6 +424,36 @@ def fingerprint(root, exclude=FINGERPRINT_EXCLUDE):
 
 
 # ---------------------------------------------------------------------------
+# Vendoring
+# ---------------------------------------------------------------------------
+def vendoring_problems(root, limit=10):
+    """Packages vendor/modules.txt lists that have no directory with Go files under vendor/.
+
+    An empty list means the vendor tree is complete for what modules.txt
+    names; a missing modules.txt is reported as one problem.
+    """
+    modules_txt = os.path.join(root, "vendor", "modules.txt")
+    if not os.path.exists(modules_txt):
+        return ["vendor/modules.txt is missing"]
+    problems = []
+    with open(modules_txt) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            pkg_dir = os.path.join(root, "vendor", line)
+            try:
+                has_go = any(n.endswith(".go") for n in os.listdir(pkg_dir))
+            except OSError:
+                has_go = False
+            if not has_go:
+                problems.append("vendor/%s" % line)
+                if len(problems) >= limit:
+                    break
+    return problems
+
+
+# ---------------------------------------------------------------------------
 # Whole tree
 # ---------------------------------------------------------------------------
 def inspect_tree(path, hint_name=None):
@@ -569,6 +599,14 @@ def plan_build(tree, go_version, absolute_paths=False, reflect2="auto", reflect2
         patches.append({"name": "reflect2", "file": REFLECT2_VENDOR_DIR, "reason": r2["reason"] or "requested"})
     elif r2["needed"]:
         notes.append("reflect2 fix NOT applied (k8s_build_patch_reflect2: never): %s" % r2["reason"])
+    vendor = vendoring_problems(root)
+    if vendor:
+        raise KubedebugError(
+            "The vendor/ tree of %s is incomplete: %s%s. The tree's build uses vendor/ and would fail, or build other code" % (
+                root, ", ".join(vendor[:5]), " and more" if len(vendor) > 5 else ""),
+            "Regenerate it the way the tree does (hack/update-vendor.sh, or `go work vendor` in the tree for v1.30+), "
+            "or fetch the tree afresh (kubedebug.lab.k8s_source, methods goproxy or git)",
+            vendor_problems=vendor)
     golang_sh = _read(os.path.join(root, GOLANG_SH)) or ""
     for p in patches:
         if p["name"] == "reflect2":

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _k8sproxy as kp
+from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 GO_WORK = """// This is a generated file. Do not edit directly.
@@ -182,14 +183,14 @@ def test_copy_module_tree_modes(tmp_path):
 
 
 def test_vendoring_problems(tmp_path):
-    assert kp.vendoring_problems(str(tmp_path)) == ["vendor/modules.txt is missing"]
+    assert kt.vendoring_problems(str(tmp_path)) == ["vendor/modules.txt is missing"]
     v = tmp_path / "vendor"
     (v / "github.com" / "a" / "b").mkdir(parents=True)
     (v / "github.com" / "a" / "b" / "b.go").write_text("package b\n")
     (v / "github.com" / "a" / "c").mkdir(parents=True)
     (v / "modules.txt").write_text("# github.com/a v1.0.0\n## explicit; go 1.20\ngithub.com/a/b\ngithub.com/a/c\ngithub.com/a/d\n"
                                    "# k8s.io/api v0.0.0 => ./staging/src/k8s.io/api\n## workspace\n")
-    assert kp.vendoring_problems(str(tmp_path)) == ["vendor/github.com/a/c", "vendor/github.com/a/d"]
+    assert kt.vendoring_problems(str(tmp_path)) == ["vendor/github.com/a/c", "vendor/github.com/a/d"]
 
 
 def test_tree_go_version(tmp_path):

@@ -145,6 +145,14 @@ def make_tree(root, golang_sh=GOLANG_V120, go_mod="1.15", version_sh=VERSION_SH_
             f.write("# github.com/modern-go/concurrent v0.0.0-2018\ngithub.com/modern-go/concurrent\n"
                     "# github.com/modern-go/reflect2 %s => github.com/modern-go/reflect2 %s\ngithub.com/modern-go/reflect2\n"
                     "# github.com/modern-go/reflect2 => github.com/modern-go/reflect2 %s\n" % (reflect2, reflect2, reflect2))
+        cdir = os.path.join(root, "vendor/github.com/modern-go/concurrent")
+        os.makedirs(cdir, exist_ok=True)
+        with open(os.path.join(cdir, "map.go"), "w") as f:
+            f.write("package concurrent\n")
+    else:
+        os.makedirs(os.path.join(root, "vendor"), exist_ok=True)
+        with open(os.path.join(root, "vendor/modules.txt"), "w") as f:
+            f.write("# nothing vendored\n")
     for rel, text in (extra or {}).items():
         os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
         with open(os.path.join(root, rel), "w") as f:
@@ -482,3 +490,15 @@ def test_plan_uncompressed_dwarf(tree120, tmp_path, replacement):
     dbg = kt.inspect_tree(make_tree(tmp_path / "dbg", golang_sh=GOLANG_DBG_ELSE, go_mod="1.21"))
     assert kt.plan_build(dbg, (1, 21, 0), compress_dwarf=False)["make_args"] == ["DBG=1", "GOLDFLAGS=-compressdwarf=false"]
     assert kt.plan_build(dbg, (1, 21, 0))["make_args"] == ["DBG=1"]
+
+
+def test_plan_refuses_incomplete_vendoring(tree120):
+    # A vendored package whose directory went missing (a partial copy, a bad rsync): refused before any build.
+    shutil.rmtree(os.path.join(tree120, "vendor/github.com/modern-go/concurrent"))
+    tree = kt.inspect_tree(tree120)
+    with pytest.raises(KubedebugError) as e:
+        kt.plan_build(tree, (1, 19, 8))
+    assert "vendor/github.com/modern-go/concurrent" in str(e.value) and "go work vendor" in str(e.value)
+    os.remove(os.path.join(tree120, "vendor/modules.txt"))
+    with pytest.raises(KubedebugError, match="vendor/modules.txt is missing"):
+        kt.plan_build(kt.inspect_tree(tree120), (1, 19, 8))
