@@ -2,12 +2,19 @@
 
     python tests/bench/bench_k8s_build.py [--tree DIR] [--component kube-apiserver] [--rounds N] [--warm]
 
+The default tree is the lab's release (inventories/local: the current release from the Go
+module proxy, built by its own Go from /opt/kubedebug/go); --tree/--go pick another (Debian's
+v1.20.2 tree with Debian's Go: --tree /var/cache/kubedebug/src/kubernetes-v1.20.2
+--go /usr/lib/go-1.19/bin/go).
+
 The bench works on its own copy of the tree (rsync of --tree without _output and .make,
 in a temporary directory next to it), so it neither loses nor disturbs the shared
 tree's build cache while others use it. Each round builds the component twice from the
 same state (the order alternates between rounds, to even out other load on a shared
-machine): once with the tree's own
-`make WHAT=cmd/<c> GOGCFLAGS="all=-N -l" GOLDFLAGS=""`, once through the
+machine): once with the tree's own debug build, `make WHAT=cmd/<c> DBG=1` where
+hack/lib/golang.sh has DBG (v1.24+), else `make WHAT=cmd/<c> GOGCFLAGS="all=-N -l" GOLDFLAGS=""`,
+in the environment the role gives make (the tree's Go first on PATH, GOTOOLCHAIN=local,
+FORCE_HOST_GO, KUBE_GIT_VERSION_FILE), once through the
 kubedebug.lab.k8s_build role (fresh state dir, so its stamp is missing). By default both
 start cold: the copy's _output (Go build cache, binaries) and .make (code generation
 stamps) are removed first. --warm builds the copy once and keeps its cache (measures
@@ -33,9 +40,26 @@ CACHE = os.environ.get("KUBEDEBUG_CACHE", "/var/cache/kubedebug")
 PLAYBOOKS = os.path.join(REPO, "tests", "integration", "playbooks")
 
 
-def go_dir():
-    root = subprocess.run(["go", "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
-    return os.path.join(root, "bin")
+sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
+from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt  # noqa: E402
+
+
+def lab_release():
+    import yaml
+    with open(os.path.join(REPO, "inventories", "local", "group_vars", "all.yml")) as f:
+        return yaml.safe_load(f)["kubedebug_lab_version"]
+
+
+def tree_go(tree):
+    """/opt/kubedebug/go/<the tree's .go-version>/bin/go (the go role's toolchain install) when it is there."""
+    try:
+        with open(os.path.join(tree, ".go-version")) as f:
+            go = os.path.join("/opt/kubedebug/go", f.read().strip(), "bin", "go")
+        if os.path.exists(go):
+            return go
+    except OSError:
+        pass
+    return shutil.which("go")
 
 
 def playbook(name, extra, tmp, args=()):
@@ -57,11 +81,18 @@ def playbook(name, extra, tmp, args=()):
     return dt, p.stdout
 
 
-def raw_make(tree, component, log):
-    env = dict(os.environ, PATH=go_dir() + ":" + os.environ["PATH"], GOFLAGS="", GOTOOLCHAIN="local")
+def raw_make(tree, component, log, go):
+    """The tree's own debug build, in the environment the role gives make (not its make variables' choice)."""
+    feats = kt.inspect_tree(tree)["features"]
+    env = dict(os.environ, PATH=os.path.dirname(go) + ":" + os.environ["PATH"], GOFLAGS="", GOTOOLCHAIN="local")
+    if feats["force_host_go"]:
+        env["FORCE_HOST_GO"] = "y"
+    if os.path.exists(os.path.join(tree, kt.VERSION_FILE)):
+        env["KUBE_GIT_VERSION_FILE"] = os.path.join(tree, kt.VERSION_FILE)
+    flags = ["DBG=1"] if feats["dbg"] else ["GOGCFLAGS=all=-N -l", "GOLDFLAGS="]
     t0 = time.monotonic()
     with open(log, "w") as f:
-        rc = subprocess.run(["make", "WHAT=cmd/" + component, "GOGCFLAGS=all=-N -l", "GOLDFLAGS="], cwd=tree, env=env,
+        rc = subprocess.run(["make", "WHAT=cmd/" + component] + flags, cwd=tree, env=env,
                             stdout=f, stderr=subprocess.STDOUT, check=False).returncode
     if rc != 0:
         sys.exit("raw make failed, see %s" % log)
@@ -77,16 +108,16 @@ def reset(tree, cold):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tree", default=os.path.join(CACHE, "src", "kubernetes-v1.20.2"))
+    ap.add_argument("--tree", default=os.path.join(CACHE, "src", "kubernetes-" + lab_release()))
+    ap.add_argument("--go", default="", help="go binary (default: the tree's Go from /opt/kubedebug/go, else PATH's)")
     ap.add_argument("--component", default="kube-apiserver")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--warm", action="store_true")
     a = ap.parse_args()
     if not os.path.isfile(os.path.join(a.tree, "Makefile")):
-        print("fetching the tree with the k8s_source role (Debian's source package)")
-        with tempfile.TemporaryDirectory() as tmp:
-            playbook("k8s_source.yml", {"k8s_source_method": "debian", "k8s_source_version": "v1.20.2",
-                                        "result_file": os.path.join(tmp, "r.json")}, tmp)
+        sys.exit("%s is not a Kubernetes tree: run `ansible-playbook playbooks/k8s-debug-build.yml` (the lab's release) "
+                 "or give --tree" % a.tree)
+    go = a.go or tree_go(a.tree)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kd-bench-", dir=os.path.dirname(os.path.abspath(a.tree))) as tmp:
         tree = os.path.join(tmp, "kubernetes")
@@ -94,19 +125,20 @@ def main():
         # the role patches the tree (reflect2) on its first run; with --warm this also fills the cache
         state0 = os.path.join(tmp, "state0")
         playbook("k8s_build.yml", {"k8s_build_source_dir": tree, "k8s_build_components": [a.component],
-                                   "k8s_build_state_dir": state0, "k8s_build_poll_interval": 60},
+                                   "k8s_build_state_dir": state0, "k8s_build_poll_interval": 60, "k8s_build_go_bin": go,
+                                   "k8s_build_check_dlv": False},
                  tmp, args=["--check"] if not a.warm else [])
         for i in range(a.rounds):
             state = os.path.join(tmp, "state-%d" % i)
             result = os.path.join(tmp, "r-%d.json" % i)
             extra = {"k8s_build_source_dir": tree, "k8s_build_components": [a.component], "k8s_build_state_dir": state,
-                     "k8s_build_poll_interval": 60, "result_file": result}
+                     "k8s_build_poll_interval": 60, "result_file": result, "k8s_build_go_bin": go, "k8s_build_check_dlv": False}
             order = ("raw", "role") if i % 2 == 0 else ("role", "raw")
             t = {}
             for what in order:
                 reset(tree, not a.warm)
                 if what == "raw":
-                    t["raw"] = raw_make(tree, a.component, os.path.join(tmp, "raw-%d.log" % i))
+                    t["raw"] = raw_make(tree, a.component, os.path.join(tmp, "raw-%d.log" % i), go)
                 else:
                     t["role"] = playbook("k8s_build.yml", extra, tmp)[0]
                     # right away: a later raw make regenerates the zz_generated files (new mtimes), which
@@ -124,7 +156,8 @@ def main():
     noop = max(r[2] for r in rows)
     overhead = sum(r[1] - r[4] for r in rows) / len(rows)
     print("")
-    print("k8s_build bench (%s, %s, %s, %d round(s))" % (a.component, "warm cache" if a.warm else "cold cache", a.tree, len(rows)))
+    print("k8s_build bench (%s, %s, %s, %s, %d round(s))" % (a.component, "warm cache" if a.warm else "cold cache", a.tree, go,
+                                                            len(rows)))
     print("  raw make            %7.1f s" % raw)
     print("  k8s_build role      %7.1f s" % role)
     print("  role / raw          %7.3f   (target <= 1.05)" % (role / raw))
