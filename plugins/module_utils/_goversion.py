@@ -216,8 +216,8 @@ def newest_delve_for_go(go, releases, table=None):
             continue
     raise KubedebugError(
         "None of the Delve releases %s supports Go %s" % (", ".join(delve_str(c) for c in candidates) or "(none given)", go_v),
-        "Set delve_version to a release that supports Go %s and give its delve_sha256 (and delve_go_compat if it is newer than 1.27.x), "
-        "or install a Go that a listed Delve supports" % go_v.minor_str,
+        "Set delve_version to a release that supports Go %s and pin it (delve_sha256 for the archive method, delve_module_sum for "
+        "the source method; delve_go_compat if it is newer than 1.27.x), or install a Go that a listed Delve supports" % go_v.minor_str,
         go_version=str(go_v),
     )
 
@@ -243,6 +243,51 @@ def check_pair(delve, go, table=None):
         delve_go_min=go_min.minor_str,
         delve_go_max=go_max.minor_str,
     )
+
+
+# Go 1.25 and later write DWARF 5, and Go's debug/dwarf reads it correctly only
+# from Go 1.25 on: dlv refuses such programs unless dlv itself was built with
+# Go >= 1.25 ("To debug executables using DWARFv5 or later Delve must be built
+# with Go version 1.25.0 or later", go-delve/delve#3943).
+DWARF5_GO = GoVersion(1, 25, 0)
+
+
+def check_delve_build(delve, target_go, build_go, build_go_min=None, releases=None, table=None):
+    """Raise KubedebugError unless Go ``build_go`` can build Delve ``delve`` into a dlv that debugs Go ``target_go`` programs.
+
+    ``build_go_min`` is the Go the release's go.mod asks for (None: unknown).
+    ``releases`` (optional ``{delve: build_go_min}``) is used to name a
+    release that would fit instead.
+    """
+    target = target_go if isinstance(target_go, GoVersion) else GoVersion.parse(target_go)
+    builder = build_go if isinstance(build_go, GoVersion) else GoVersion.parse(build_go)
+    delve = delve_str(parse_delve_version(delve) if isinstance(delve, str) else delve)
+    details = dict(delve_version=delve, go_version=str(target), build_go_version=str(builder))
+    if target >= GoVersion(1, 25) and builder < DWARF5_GO:
+        raise KubedebugError(
+            "A dlv built with Go %s cannot debug programs built by Go %s: Go >= 1.25 writes DWARF 5, which Delve reads only "
+            "when it was built with Go >= 1.25.0 (go-delve/delve#3943)" % (builder, target),
+            "Build Delve %s with a Go >= 1.25.0 - set delve_go_bin to a Go >= 1.25 (for example the Go %s that built the programs, "
+            "from the kubedebug.lab.go role)" % (delve, target),
+            error_kind="dwarf5", **details
+        )
+    if build_go_min:
+        need = GoVersion.parse(build_go_min)
+        if builder < need:
+            fits = []
+            for other, other_min in (releases or {}).items():
+                try:
+                    if other_min and builder >= GoVersion.parse(other_min) and delve_supports(other, target, table):
+                        fits.append(parse_delve_version(other))
+                except KubedebugError:
+                    continue
+            other = (" or Delve %s (delve_version), which Go %s can build" % (delve_str(max(fits)), builder)) if fits else ""
+            raise KubedebugError(
+                "Delve %s needs Go >= %s to build (its go.mod) and delve_go_bin is Go %s" % (delve, need, builder),
+                "Set delve_go_bin to a Go >= %s%s" % (need, other),
+                error_kind="go_too_old", build_go_min=str(need), **details
+            )
+    return builder
 
 
 def newest_patch(version, releases):

@@ -18,6 +18,7 @@ description:
     that supports that Go version.
   - Fails, naming both versions and the fix, when the Delve release does not support the Go version
     (Delve refuses to debug programs built by a Go outside its range). Roles call it before they install anything.
+  - Optionally checks that the Go that will build dlv (O(build_go_bin)) can, and finds a go command on the host (O(find_go)).
   - Reads files and runs C(go env GOVERSION); changes nothing.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
@@ -79,6 +80,26 @@ options:
         description: Newest supported Go minor version (V(1.28)).
         type: str
         required: true
+  find_go:
+    description:
+      - Look for a working C(go) command (Go 1.13 or later, which can download modules) among these, in order, and return
+        the first as RV(found_go_bin). An entry without a C(/) (V(go)) is looked up in C(PATH).
+      - The kubedebug.lab.go role's C(toolchain) method uses it to find the Go that downloads the toolchain module.
+    type: list
+    elements: str
+    default: []
+  build_go_bin:
+    description:
+      - The C(go) binary that will build dlv. With a Delve and a Go version decided, fails unless it can - Delve 1.27 needs
+        Go 1.25 to build (see O(delve_build_go_min)), and a dlv built with Go before 1.25 cannot read the DWARF 5 that
+        Go 1.25 and later write.
+    type: path
+  delve_build_go_min:
+    description:
+      - The Go version each Delve release needs to build (the C(go) directive of its C(go.mod)), for the O(build_go_bin) check,
+        for example V({"1.27.2": "1.25.0"}).
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -150,6 +171,27 @@ delve_go_max:
   returned: when a Delve version was decided
   type: str
   sample: "1.20"
+build_go_version:
+  description: Version of O(build_go_bin).
+  returned: when O(build_go_bin) was checked
+  type: str
+  sample: "1.26.10"
+found_go_bin:
+  description: The first working go command among O(find_go); empty when there is none.
+  returned: when O(find_go) is given
+  type: str
+  sample: /usr/local/go/bin/go
+found_go_version:
+  description: Its Go version; empty when there is none.
+  returned: when O(find_go) is given
+  type: str
+  sample: "1.26.8"
+found_go_rejected:
+  description: Candidates that exist but do not work or are older than Go 1.13, with the reason.
+  returned: when O(find_go) is given
+  type: list
+  elements: dict
+  sample: [{"path": "/usr/bin/go", "problem": "go 1.11.6 is older than 1.13"}]
 """
 
 import os
@@ -157,8 +199,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._goproxy import find_go
 from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import (
     GoVersion,
+    check_delve_build,
     check_pair,
     compat_table,
     delve_go_range,
@@ -226,6 +270,15 @@ def run(module):
         else:
             go_min, go_max = delve_go_range(delve, table)
         result.update(delve_version=delve, delve_version_source=delve_source, delve_go_min=go_min.minor_str, delve_go_max=go_max.minor_str)
+        if p["build_go_bin"] and go is not None:
+            build_go, dummy = installed_go_version(module, p["build_go_bin"])
+            mins = {str(k): str(v) for k, v in p["delve_build_go_min"].items() if v}
+            check_delve_build(delve, go, build_go, mins.get(delve), mins, table)
+            result["build_go_version"] = str(build_go)
+
+    if p["find_go"]:
+        found, version, rejected = find_go(p["find_go"])
+        result.update(found_go_bin=found or "", found_go_version=str(version) if version else "", found_go_rejected=rejected)
     return result
 
 
@@ -239,6 +292,9 @@ def main():
             go_releases=dict(type="list", elements="str", default=[]),
             delve_version=dict(type="str"),
             delve_releases=dict(type="list", elements="str", default=[]),
+            find_go=dict(type="list", elements="str", default=[]),
+            build_go_bin=dict(type="path"),
+            delve_build_go_min=dict(type="dict", default={}),
             delve_go_compat=dict(
                 type="list",
                 elements="dict",

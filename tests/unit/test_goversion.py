@@ -363,3 +363,40 @@ def test_newest_delve_is_supported_and_newest(minor, rel):
                 assert not delve_supports(r, go)
             except KubedebugError:
                 pass
+
+
+# ---------------------------------------------------------------- the Go that builds dlv
+
+_BUILD_MIN = {"1.26.3": "1.24", "1.27.2": "1.25.0", "1.25.2": "1.22.0"}
+
+
+@pytest.mark.parametrize(
+    "delve, target, builder, words",
+    [
+        # Go >= 1.25 writes DWARF 5: a dlv built by Go 1.24 cannot read it (go-delve/delve#3943)
+        ("1.27.2", "1.26.10", "1.24.13", ["dlv built with Go 1.24.13 cannot debug programs built by Go 1.26.10", "Go >= 1.25.0",
+                                          "delve_go_bin"]),
+        ("1.25.2", "1.25.0", "1.24.13", ["DWARF 5"]),
+        # the release's go.mod asks for more than the builder is; name a release it can build
+        ("1.26.3", "1.24.13", "1.23.4", ["Delve 1.26.3 needs Go >= 1.24.0 to build", "Go 1.23.4", "or Delve 1.25.2 (delve_version)"]),
+        ("1.26.3", "1.24.13", "1.19.8", ["Delve 1.26.3 needs Go >= 1.24.0 to build", "Set delve_go_bin to a Go >= 1.24.0"]),
+    ],
+)
+def test_check_delve_build_refuses(delve, target, builder, words):
+    from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import check_delve_build
+
+    with pytest.raises(KubedebugError) as e:
+        check_delve_build(delve, target, builder, _BUILD_MIN.get(delve), _BUILD_MIN)
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize(
+    "delve, target, builder",
+    [("1.27.2", "1.26.10", "1.26.10"), ("1.27.2", "1.25.0", "1.25.0"), ("1.26.3", "1.24.13", "1.24.13"), ("1.20.2", "1.19.8", "1.19.8"),
+     ("1.26.3", "1.24.13", "1.26.10")],
+)
+def test_check_delve_build_accepts(delve, target, builder):
+    from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import check_delve_build
+
+    assert str(check_delve_build(delve, target, builder, _BUILD_MIN.get(delve), _BUILD_MIN)) == builder
