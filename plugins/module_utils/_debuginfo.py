@@ -11,7 +11,10 @@ build settings, as ``go version -m`` prints them), and the DWARF sections
 ``SHF_COMPRESSED`` zlib, or legacy ``.zdebug_*``). For every compile unit it
 reads only the first DIE (the ``DW_TAG_compile_unit``) and its
 ``DW_AT_producer``, e.g. ``Go cmd/compile go1.19.8; -N -l regabi``: a unit
-built without optimisation and inlining carries ``-N -l`` there.
+built without optimisation and inlining carries ``-N -l`` there. Units of the
+runtime and the packages it is built with never do (the toolchain always
+optimises them), so the verdict's share leaves them out and counts them apart.
+DWARF 4 (Go <= 1.24) and DWARF 5 (Go >= 1.25 by default) are both read.
 
 ``.debug_info`` is decompressed and walked as a stream, so memory stays bounded
 on a ~150 MB debug kube-apiserver; see tests/bench/bench_go_debug_info.py for
@@ -31,9 +34,44 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._errors import Kubed
 
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
 DEFAULT_MIN_UNOPTIMIZED_SHARE = 0.95
-# The Go runtime and a few runtime/internal packages are always compiled
-# with optimisation, whatever -gcflags say: a perfect debug build of
-# kube-apiserver v1.20.2 with Go 1.19 has 1468 of 1490 units with -N -l.
+
+# Packages the Go toolchain always compiles with optimisation, whatever -gcflags
+# say: the runtime and the packages it is built with ("it is not possible to
+# build the runtime with no optimizations"). Their units never carry -N, so the
+# -N -l share is counted without them. The list changes between Go releases:
+#   Go 1.19: cmd/go/internal/work/gc.go runtimePackages (cmd/go drops -N for them)
+#   Go 1.24, 1.26: cmd/internal/objabi/pkgspecial.go runtimePkgs (cmd/compile
+#     sets Flag.N = 0 when CompilingRuntime, base/flag.go)
+# Keyed by Go minor version; read from the sources of go1.19.8, go1.24.13 and
+# go1.26.8/go1.26.10.
+_RUNTIME_PACKAGES_BY_GO = {
+    19: frozenset((
+        "runtime", "runtime/internal/atomic", "runtime/internal/math", "runtime/internal/sys",
+        "runtime/internal/syscall", "internal/abi", "internal/bytealg", "internal/cpu", "internal/goarch",
+        "internal/goos",
+    )),
+    24: frozenset((
+        "runtime", "internal/runtime/atomic", "internal/runtime/exithook", "internal/runtime/maps",
+        "internal/runtime/math", "internal/runtime/sys", "internal/runtime/syscall", "internal/abi",
+        "internal/bytealg", "internal/byteorder", "internal/chacha8rand", "internal/coverage/rtcov", "internal/cpu",
+        "internal/goarch", "internal/godebugs", "internal/goexperiment", "internal/goos", "internal/profilerecord",
+        "internal/stringslite",
+    )),
+    26: frozenset((
+        "runtime", "internal/runtime/atomic", "internal/runtime/cgroup", "internal/runtime/exithook",
+        "internal/runtime/gc", "internal/runtime/gc/scan", "internal/runtime/maps", "internal/runtime/math",
+        "internal/runtime/sys", "internal/runtime/syscall/linux", "internal/runtime/syscall/windows",
+        "internal/abi", "internal/bytealg", "internal/byteorder", "internal/chacha8rand", "internal/coverage/rtcov",
+        "internal/cpu", "internal/goarch", "internal/godebugs", "internal/goexperiment", "internal/goos",
+        "internal/profilerecord", "internal/strconv", "internal/stringslite",
+    )),
+}
+# Go releases whose list was not read: every package a read list names, and
+# the runtime's own trees. A unit is left out only when it lacks -N, so a package
+# that such a release does let -gcflags reach still counts when it was reached.
+_RUNTIME_PACKAGES_OTHER = frozenset().union(*_RUNTIME_PACKAGES_BY_GO.values())
+_RUNTIME_PREFIXES_OTHER = ("runtime/internal/", "internal/runtime/")
+_GO_MINOR = re.compile(r"\bgo1\.(\d+)")
 
 # DWARF constants used here
 DW_TAG_compile_unit = 0x11
@@ -508,6 +546,27 @@ def is_unoptimized(producer):
     return "-N" in flags and "-l" in flags
 
 
+def producer_go_minor(producer):
+    """Go minor version in a DW_AT_producer ("Go cmd/compile go1.26.8; -l regabi" -> 26), None if there is none."""
+    m = _GO_MINOR.search((producer or "").split(";", 1)[0])
+    return int(m.group(1)) if m else None
+
+
+def always_optimized(name, producer):
+    """True for a unit the Go toolchain compiled with optimisation whatever -gcflags said.
+
+    ``name`` is the unit's package (DW_AT_name), ``producer`` its DW_AT_producer,
+    whose Go version picks the list (see _RUNTIME_PACKAGES_BY_GO). A unit that
+    carries -N was reached by the flags, so it is never one of these.
+    """
+    if not name or "-N" in producer_flags(producer):
+        return False
+    known = _RUNTIME_PACKAGES_BY_GO.get(producer_go_minor(producer))
+    if known is not None:
+        return name in known
+    return name in _RUNTIME_PACKAGES_OTHER or name.startswith(_RUNTIME_PREFIXES_OTHER)
+
+
 def _main_package_dir(files):
     """Directory of the main package's sources, from its unit's line table.
 
@@ -560,7 +619,8 @@ def _analyze(path, min_share, sample):
         "stripped": None,
         "dwarf_present": False,
         "dwarf_compressed": False,
-        "compile_units": {"total": 0, "go": 0, "unoptimized": 0, "optimized_sample": [], "producers_sample": []},
+        "compile_units": {"total": 0, "go": 0, "unoptimized": 0, "runtime_optimized": 0, "runtime_optimized_packages": [],
+                          "optimized_sample": [], "producers_sample": []},
         "unoptimized_share": 0.0,
         "min_unoptimized_share": min_share,
         "main_package_dir": None,
@@ -583,6 +643,7 @@ def _analyze(path, min_share, sample):
         result["dwarf_compressed"] = bool(info is not None and elf.is_compressed(info))
         cus = result["compile_units"]
         main_cu = None
+        runtime_packages = set()
         if info is not None:
             for cu in iter_compile_units(elf):
                 cus["total"] += 1
@@ -594,14 +655,19 @@ def _analyze(path, min_share, sample):
                     cus["producers_sample"].append(producer)
                 if is_unoptimized(producer):
                     cus["unoptimized"] += 1
+                elif always_optimized(cu["name"], producer):
+                    cus["runtime_optimized"] += 1
+                    runtime_packages.add(cu["name"])
                 elif len(cus["optimized_sample"]) < sample and cu["name"] not in cus["optimized_sample"]:
                     cus["optimized_sample"].append(cu["name"])
                 if cu["name"] == "main" and main_cu is None:
                     main_cu = cu
+        cus["runtime_optimized_packages"] = sorted(runtime_packages)
         if main_cu is not None:
             result["main_package_dir"] = _main_package_dir(line_table_files(elf, main_cu["stmt_list"], main_cu["unit"]))
-    if cus["go"]:
-        result["unoptimized_share"] = round(cus["unoptimized"] / cus["go"], 4)
+    reachable = cus["go"] - cus["runtime_optimized"]
+    if reachable:
+        result["unoptimized_share"] = round(cus["unoptimized"] / reachable, 4)
 
     settings = result["build_settings"]
     gcflags = settings.get("-gcflags", "")
@@ -619,9 +685,14 @@ def _analyze(path, min_share, sample):
             reasons.append(_MAIN_ONLY % gcflags + "; use GOGCFLAGS=\"all=-N -l\"")
     elif cus["go"] == 0:
         reasons.append("DWARF present but no Go compile units found in .debug_info")
+    elif reachable == 0:
+        reasons.append("DWARF present but every Go compile unit belongs to the runtime, which is always optimised")
     elif result["unoptimized_share"] < min_share:
         why = "only %d of %d Go compile units (%.1f%%) were built with -N -l; at least %.0f%% are needed" % (
-            cus["unoptimized"], cus["go"], 100.0 * result["unoptimized_share"], 100.0 * min_share)
+            cus["unoptimized"], reachable, 100.0 * result["unoptimized_share"], 100.0 * min_share)
+        if cus["runtime_optimized"]:
+            why += " (not counted: %d units of the runtime and its internal packages, which the Go toolchain always " \
+                   "optimises)" % cus["runtime_optimized"]
         if _main_only_gcflags(gcflags):
             why += ": " + _MAIN_ONLY % gcflags
         reasons.append(why + "; rebuild with GOGCFLAGS=\"all=-N -l\" (or DBG=1)")

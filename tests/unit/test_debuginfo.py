@@ -1,9 +1,11 @@
 """_debuginfo against real binaries built here, cross-checked with readelf, go version -m and file.
 
-Tiny Go programs are built with the real toolchain in every flavour that matters
+Tiny Go programs are built with two real toolchains, Debian's Go 1.19 (DWARF 4)
+and the machine's current Go (DWARF 5), in every flavour that matters
 (Kubernetes' stripped default, -N -l without all=, a full debug build, 32-bit,
 big-endian, uncompressed, legacy .zdebug and gABI-compressed sections made with
-objcopy); damaged files are made by truncating real ones.
+objcopy); damaged files are made by truncating real ones. Which packages each
+toolchain always optimises is read from that toolchain's own source.
 """
 
 import os
@@ -16,8 +18,10 @@ import pytest
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo as di
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from tests.toolchains import current_go, debian_go, go_env
 
-GO = shutil.which("go")
+# Every binary-building fixture runs once per toolchain.
+TOOLCHAINS = {"debian_go": debian_go, "current_go": current_go}
 MAIN = """package main
 
 import (
@@ -48,19 +52,25 @@ FLAVOURS = {
 }
 
 
+@pytest.fixture(scope="session", params=sorted(TOOLCHAINS))
+def toolchain(request, tmp_path_factory):
+    """(go binary, its Go version, a build cache of its own) for one of TOOLCHAINS."""
+    go = TOOLCHAINS[request.param]()
+    return go, go_env(go, "GOVERSION"), str(tmp_path_factory.mktemp("gocache-" + request.param))
+
+
 @pytest.fixture(scope="session")
-def bins(tmp_path_factory):
-    assert GO, "go is needed (hack/bootstrap.sh installs golang-go)"
+def bins(toolchain, tmp_path_factory):
+    go, version, cache = toolchain
     src = tmp_path_factory.mktemp("gosrc")
     (src / "main.go").write_text(MAIN)
     (src / "go.mod").write_text("module example.com/dbgprobe\n\ngo 1.19\n")
     out = tmp_path_factory.mktemp("gobin")
-    cache = tmp_path_factory.mktemp("gocache")
-    env = dict(os.environ, GOCACHE=str(cache), GOFLAGS="-mod=mod", GOTOOLCHAIN="local", GO111MODULE="on")
-    built = {}
+    env = dict(os.environ, GOCACHE=cache, GOFLAGS="-mod=mod", GOTOOLCHAIN="local", GO111MODULE="on")
+    built = {"go": go, "go_version": version}
     for name, (extra, flags) in FLAVOURS.items():
         path = out / name
-        subprocess.run([GO, "build", "-o", str(path)] + flags + ["."], cwd=src, env=dict(env, **extra), check=True)
+        subprocess.run([go, "build", "-o", str(path)] + flags + ["."], cwd=src, env=dict(env, **extra), check=True)
         built[name] = str(path)
     # legacy .zdebug_* and gABI (SHF_COMPRESSED) sections from the uncompressed build
     for name, style in (("zdebug", "zlib-gnu"), ("gabi", "zlib-gabi")):
@@ -76,13 +86,40 @@ def bins(tmp_path_factory):
     return built
 
 
-def readelf_producers(path):
+def toolchain_runtime_packages(go):
+    """The packages this toolchain compiles with optimisation whatever -gcflags say, read from its own source:
+    cmd/internal/objabi/pkgspecial.go runtimePkgs (newer Go, the compiler clears -N) or
+    cmd/go/internal/work/gc.go runtimePackages (Go 1.19, the go command drops -N)."""
+    src = os.path.join(go_env(go, "GOROOT"), "src")
+    special = os.path.join(src, "cmd", "internal", "objabi", "pkgspecial.go")
+    if os.path.exists(special):
+        block = re.search(r"^var runtimePkgs = \[\]string\{(.*?)^\}", open(special).read(), re.M | re.S).group(1)
+        return {p for p in re.findall(r'"([^"]+)"', re.sub(r"//.*", "", block))}
+    gc = open(os.path.join(src, "cmd", "go", "internal", "work", "gc.go")).read()
+    block = re.search(r"^var runtimePackages = map\[string\]struct\{\}\{(.*?)^\}", gc, re.M | re.S).group(1)
+    return set(re.findall(r'"([^"]+)":', block))
+
+
+def readelf_units(path):
+    """[(DW_AT_name, DW_AT_producer)] of every compile unit, as readelf prints them."""
     out = subprocess.run(["readelf", "--debug-dump=info", path], capture_output=True, text=True, check=True).stdout
-    return re.findall(r"DW_AT_producer\s*:\s*(?:\(indirect (?:line )?string, offset: [0-9a-fx]+\):\s*)?(.+)", out)
+    units = []
+    for block in re.split(r"\n\s*<0><[0-9a-f]+>: Abbrev Number: \d+ \(DW_TAG_compile_unit\)", out)[1:]:
+        block = block.split("\n <1>", 1)[0]
+        value = r"\s*:\s*(?:\(indirect (?:line )?string, offset: [0-9a-fx]+\):\s*)?(.+)"
+        name = re.search(r"DW_AT_name" + value, block)
+        producer = re.search(r"DW_AT_producer" + value, block)
+        units.append((name.group(1).strip() if name else None, producer.group(1).strip() if producer else None))
+    return units
 
 
-def go_version_m(path):
-    out = subprocess.run([GO, "version", "-m", path], capture_output=True, text=True, check=True).stdout
+def readelf_unit_versions(path):
+    out = subprocess.run(["readelf", "--debug-dump=info", path], capture_output=True, text=True, check=True).stdout
+    return [int(v) for v in re.findall(r"^\s+Version:\s+(\d+)$", out, re.M)]
+
+
+def go_version_m(go, path):
+    out = subprocess.run([go, "version", "-m", path], capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
     version = lines[0].split(": ", 1)[1].strip()
     settings = {}
@@ -100,16 +137,41 @@ def file_says(path):
 
 @pytest.mark.parametrize("name", ["default", "debug", "main_only", "uncompressed", "zdebug", "gabi", "trimpath", "i386", "s390x"])
 def test_compile_units_match_readelf(bins, name):
-    producers = readelf_producers(bins[name])
+    units = readelf_units(bins[name])
+    go_units = [(n, p) for n, p in units if p and p.startswith("Go cmd/compile")]
     r = di.analyze(bins[name])
-    go_units = [p.strip() for p in producers if p.startswith("Go cmd/compile")]
-    assert r["compile_units"]["go"] == len(go_units) > 0
-    assert r["compile_units"]["unoptimized"] == sum(1 for p in go_units if "-N -l" in p)
+    cus = r["compile_units"]
+    assert cus["total"] == len(units) and cus["go"] == len(go_units) > 0
+    assert cus["unoptimized"] == sum(1 for _n, p in go_units if "-N -l" in p)
+    # what the toolchain itself says it always optimises, against the units that really came out without -N
+    forced = toolchain_runtime_packages(bins["go"])
+    runtime = [n for n, p in go_units if n in forced and "-N" not in p.split(";", 1)[1].split()]
+    assert cus["runtime_optimized"] == len(runtime) > 0
+    assert cus["runtime_optimized_packages"] == sorted(set(runtime))
+    assert set(cus["optimized_sample"]).isdisjoint(forced)
+    with di.ElfFile(bins[name]) as elf:
+        versions = [u["unit"]["version"] for u in di.iter_compile_units(elf)]
+    assert versions == readelf_unit_versions(bins[name])
+
+
+def test_dwarf_version_per_toolchain(bins):
+    """Debian's Go 1.19 writes DWARF 4, Go >= 1.25 DWARF 5: both toolchains' output goes through every reader."""
+    minor = int(re.match(r"go1\.(\d+)", bins["go_version"]).group(1))
+    with di.ElfFile(bins["debug"]) as elf:
+        versions = {u["unit"]["version"] for u in di.iter_compile_units(elf)}
+    assert versions == ({5} if minor >= 25 else {4})
+
+
+def test_runtime_table_is_the_toolchains_own(bins):
+    """The module's list for this Go release is exactly the one in that release's source."""
+    minor = int(re.match(r"go1\.(\d+)", bins["go_version"]).group(1))
+    assert minor in di._RUNTIME_PACKAGES_BY_GO, "add Go 1.%d's runtime package list to _debuginfo" % minor
+    assert set(di._RUNTIME_PACKAGES_BY_GO[minor]) == toolchain_runtime_packages(bins["go"])
 
 
 @pytest.mark.parametrize("name", sorted(FLAVOURS) + ["zdebug", "gabi", "strip_debug", "symtab_stripped"])
 def test_buildinfo_matches_go_version_m(bins, name):
-    version, settings = go_version_m(bins[name])
+    version, settings = go_version_m(bins["go"], bins[name])
     r = di.analyze(bins[name])
     assert r["is_go"] is True
     assert r["go_version"] == version
@@ -130,13 +192,35 @@ def test_stripped_and_dwarf_match_file(bins, name):
 
 
 def test_debug_build_is_debuggable_with_main_dir(bins):
+    """go build -gcflags='all=-N -l' of a small program: everything the flags reach is unoptimised."""
     r = di.analyze(bins["debug"])
+    cus = r["compile_units"]
     assert r["dwarf_present"] and not r["stripped"] and r["dwarf_compressed"]
     assert r["main_package_dir"] == bins["src"]
-    assert r["compile_units"]["producers_sample"][0].startswith("Go cmd/compile go1.")
-    # a tiny program is mostly runtime, which is always optimised: judge it with a lower bar
-    assert di.analyze(bins["debug"], min_unoptimized_share=0.5)["debuggable"] is True
-    assert r["debuggable"] is False and "rebuild with GOGCFLAGS" in r["reasons"][0]
+    assert cus["producers_sample"][0].startswith("Go cmd/compile %s;" % bins["go_version"])
+    # most of a small program is the runtime, which is never built with -N: left out of the share
+    assert cus["runtime_optimized"] > cus["unoptimized"] / 2 and "runtime" in cus["runtime_optimized_packages"]
+    assert cus["unoptimized"] + cus["runtime_optimized"] == cus["go"] and cus["optimized_sample"] == []
+    assert r["unoptimized_share"] == 1.0
+    assert r["debuggable"] is True and r["reasons"] == []
+    assert di.analyze(bins["debug"], min_unoptimized_share=1.0)["debuggable"] is True
+
+
+def test_plain_build_is_not_debuggable(bins):
+    """go build without flags: nothing is unoptimised, and the runtime does not make up for it."""
+    r = di.analyze(bins["default"])
+    cus = r["compile_units"]
+    assert cus["unoptimized"] == 0 and r["unoptimized_share"] == 0.0 and r["debuggable"] is False
+    forced = toolchain_runtime_packages(bins["go"])
+    counted = {n for n, p in readelf_units(bins["default"]) if p.startswith("Go cmd/compile") and n not in forced}
+    assert {"main", "fmt", "os"} <= counted
+    assert set(cus["optimized_sample"]) <= counted and len(cus["optimized_sample"]) == min(10, len(counted))
+    assert cus["runtime_optimized"] > 0 and "runtime" in cus["runtime_optimized_packages"]
+    reachable = cus["go"] - cus["runtime_optimized"]
+    assert r["reasons"][0].startswith("only 0 of %d Go compile units (0.0%%) were built with -N -l" % reachable)
+    assert "not counted: %d units of the runtime" % cus["runtime_optimized"] in r["reasons"][0]
+    assert "rebuild with GOGCFLAGS" in r["reasons"][0]
+    assert di.analyze(bins["default"], min_unoptimized_share=0.0)["debuggable"] is True
 
 
 def test_kubernetes_default_flags_are_not_debuggable(bins):
@@ -144,6 +228,7 @@ def test_kubernetes_default_flags_are_not_debuggable(bins):
     assert r["debuggable"] is False
     assert r["dwarf_present"] is False and r["stripped"] is True
     assert "-s -w" in r["reasons"][0] and 'GOLDFLAGS=""' in r["reasons"][0]
+    assert r["compile_units"]["go"] == r["compile_units"]["runtime_optimized"] == 0
 
 
 def test_seed_flags_name_both_problems(bins):
@@ -151,17 +236,22 @@ def test_seed_flags_name_both_problems(bins):
     assert r["debuggable"] is False
     assert r["build_settings"]["-gcflags"] == "-N -l"
     assert "no DWARF" in r["reasons"][0]
+    assert "no all= prefix" in r["reasons"][1]
 
 
-def test_main_only_gcflags_explain_all_prefix(bins):
-    r = di.analyze(bins["main_only"], min_unoptimized_share=0.5)
-    assert r["compile_units"]["unoptimized"] == 1
+@pytest.mark.parametrize("threshold", [0.95, 0.5, 0.1])
+def test_main_only_gcflags_explain_all_prefix(bins, threshold):
+    """-gcflags='-N -l' (no all=): the main package alone is unoptimised, still refused with the runtime left out."""
+    r = di.analyze(bins["main_only"], min_unoptimized_share=threshold)
+    cus = r["compile_units"]
+    assert cus["unoptimized"] == 1 and cus["runtime_optimized"] > 0
+    assert 0 < r["unoptimized_share"] < 0.1
     assert r["debuggable"] is False
     assert "no all= prefix" in r["reasons"][0]
 
 
 def test_symtab_stripped_still_debuggable_with_warning(bins):
-    r = di.analyze(bins["symtab_stripped"], min_unoptimized_share=0.5)
+    r = di.analyze(bins["symtab_stripped"])
     with di.ElfFile(bins["symtab_stripped"]) as elf:
         assert elf.section(".symtab") is None and elf.section(".debug_info") is not None
     assert r["stripped"] is True and r["dwarf_present"] is True
@@ -173,26 +263,55 @@ def test_trimpath_warns_and_records_module_path(bins):
     r = di.analyze(bins["trimpath"])
     assert r["main_package_dir"] == "example.com/dbgprobe"
     assert any("trimpath" in w for w in r["notes"])
+    assert r["debuggable"] is True
 
 
 def test_compression_variants_agree(bins):
     a, b, c = (di.analyze(bins[n]) for n in ("uncompressed", "zdebug", "gabi"))
     assert not a["dwarf_compressed"] and b["dwarf_compressed"] and c["dwarf_compressed"]
     assert a["compile_units"] == b["compile_units"] == c["compile_units"]
-    assert a["main_package_dir"] == b["main_package_dir"] == c["main_package_dir"]
+    assert a["main_package_dir"] == b["main_package_dir"] == c["main_package_dir"] == bins["src"]
+    assert a["debuggable"] and b["debuggable"] and c["debuggable"]
     with di.ElfFile(bins["zdebug"]) as elf:
         assert elf.section(".zdebug_info") is not None
 
 
 def test_32bit_and_big_endian(bins):
     for name, goarch in (("i386", "386"), ("s390x", "s390x")):
-        r = di.analyze(bins[name], min_unoptimized_share=0.5)
+        r = di.analyze(bins[name])
         assert r["build_settings"]["GOARCH"] == goarch
-        assert r["debuggable"] is True
+        assert r["main_package_dir"] == bins["src"]
+        assert r["debuggable"] is True, r["reasons"]
     with di.ElfFile(bins["s390x"]) as elf:
         assert elf.endian == ">" and elf.is64
     with di.ElfFile(bins["i386"]) as elf:
         assert not elf.is64
+
+
+# (package, producer, left out?) - the producer's Go version picks the list; a unit with -N always counts
+@pytest.mark.parametrize("name, producer, expected", [
+    ("runtime", "Go cmd/compile go1.19.8; -l regabi", True),
+    ("runtime/internal/syscall", "Go cmd/compile go1.19.8; -l regabi", True),
+    ("internal/chacha8rand", "Go cmd/compile go1.19.8; regabi", False),  # not in Go 1.19's list
+    ("internal/chacha8rand", "Go cmd/compile go1.26.8; -l regabi", True),
+    ("internal/runtime/syscall", "Go cmd/compile go1.24.13; regabi", True),
+    ("internal/runtime/syscall", "Go cmd/compile go1.26.8; regabi", False),  # split into .../linux, .../windows
+    ("internal/runtime/pprof/label", "Go cmd/compile go1.26.8; regabi", False),  # imported by runtime, not forced
+    ("internal/runtime/gc", "Go cmd/compile go1.26.8; -l regabi", True),
+    ("runtime", "Go cmd/compile go1.26.8; -N -l regabi", False),
+    ("fmt", "Go cmd/compile go1.26.8; regabi", False),
+    ("main", "Go cmd/compile go1.19.8", False),
+    # releases whose list was not read: every read list's packages and the runtime's trees
+    ("internal/chacha8rand", "Go cmd/compile go1.22.1; -l regabi", True),
+    ("internal/runtime/newpkg", "Go cmd/compile go1.30.0; -l regabi", True),
+    ("runtime/internal/sys", "Go cmd/compile go1.18.10; -l regabi", True),
+    ("runtime", "Go cmd/compile devel go1.27-4b4f3a8 Tue Jan 5 2027; -l regabi", True),
+    ("internal/poll", "Go cmd/compile go1.22.1; -l regabi", False),
+    ("internal/runtime/newpkg", "Go cmd/compile go1.30.0; -N -l regabi", False),
+    (None, "Go cmd/compile go1.26.8; -l regabi", False),
+])
+def test_always_optimized(name, producer, expected):
+    assert di.always_optimized(name, producer) is expected
 
 
 def test_non_go_elf():
@@ -209,9 +328,9 @@ def test_c_program_dwarf5_is_read_but_not_go(tmp_path):
     r = di.analyze(str(tmp_path / "a"))
     with di.ElfFile(str(tmp_path / "a")) as elf:
         units = list(di.iter_compile_units(elf))
-    producers = readelf_producers(str(tmp_path / "a"))
-    assert [u["producer"] for u in units][: len(producers)] == [p.strip() for p in producers]
-    assert units[0]["unit"]["version"] == 5
+    expected = readelf_units(str(tmp_path / "a"))
+    assert [(u["name"], u["producer"]) for u in units] == expected
+    assert units[0]["unit"]["version"] == 5 and units[0]["name"] == str(tmp_path / "a.c")
     assert r["dwarf_present"] and r["compile_units"]["go"] == 0 and not r["is_go"]
 
 
@@ -325,10 +444,10 @@ func main() { fmt.Println("Kubernetes " + version.Get()) }
 
 
 @pytest.fixture(scope="session")
-def versioned(tmp_path_factory):
+def versioned(toolchain, tmp_path_factory):
     """A program whose version is set like Kubernetes sets it (-ldflags -X .../version.gitVersion=...), built
     for three byte orders/word sizes, with and without -X, and stripped (-s -w)."""
-    assert GO, "go is needed (hack/bootstrap.sh installs golang-go)"
+    go, _version, cache = toolchain
     src = tmp_path_factory.mktemp("versrc")
     (src / "go.mod").write_text("module k8s.io/component-base\n\ngo 1.19\n")
     (src / "version").mkdir()
@@ -336,13 +455,13 @@ def versioned(tmp_path_factory):
     (src / "cmd" / "kube-thing").mkdir(parents=True)
     (src / "cmd" / "kube-thing" / "main.go").write_text(VERSION_MAIN)
     out = tmp_path_factory.mktemp("verbin")
-    env = dict(os.environ, GOCACHE=str(tmp_path_factory.mktemp("vercache")), GOTOOLCHAIN="local", GO111MODULE="on", CGO_ENABLED="0")
+    env = dict(os.environ, GOCACHE=cache, GOTOOLCHAIN="local", GO111MODULE="on", CGO_ENABLED="0")
     x = "-X k8s.io/component-base/version.gitVersion=v1.20.2"
     built = {}
     for name, arch, ldflags in (("amd64", "amd64", x), ("i386", "386", x), ("s390x", "s390x", x), ("unset", "amd64", ""),
                                 ("stripped", "amd64", x + " -s -w")):
         path = str(out / name)
-        subprocess.run([GO, "build", "-o", path, "-ldflags=" + ldflags, "./cmd/kube-thing"], cwd=src, env=dict(env, GOARCH=arch), check=True)
+        subprocess.run([go, "build", "-o", path, "-ldflags=" + ldflags, "./cmd/kube-thing"], cwd=src, env=dict(env, GOARCH=arch), check=True)
         built[name] = path
     return built
 
