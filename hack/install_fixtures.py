@@ -40,6 +40,10 @@ import sys
 import tempfile
 
 CACHE = os.environ.get("KUBEDEBUG_CACHE", "/var/cache/kubedebug")
+# Debian's Go (golang-go's /usr/bin/go -> /usr/lib/go-<v>/bin/go), named: it is the
+# Go release packed here, the Go that builds Debian's delve source, and the one the
+# fingerprint below tracks. PATH's first go may be another (a preinstalled newer Go).
+DEBIAN_GO = os.path.realpath("/usr/bin/go")
 GOCODE = "/usr/share/gocode/src"
 # Version of this layout: bump when the output changes.
 LAYOUT = "3"
@@ -79,7 +83,7 @@ def tar_gz(src_parent, top, dest):
 
 
 def go_release(out, a, work):
-    goroot = os.path.realpath(os.path.dirname(os.path.dirname(os.path.realpath(shutil.which("go")))))
+    goroot = os.path.dirname(os.path.dirname(DEBIAN_GO))
     version = open(os.path.join(goroot, "VERSION")).read().split()[0].removeprefix("go")
     stage = os.path.join(work, "gostage")
     os.makedirs(stage)
@@ -207,12 +211,12 @@ def build_vendor(src):
     os.symlink(src, link)
     env = dict(os.environ, GO111MODULE="off", GOPATH="%s:%s" % (gopath, os.path.dirname(GOCODE)), CGO_ENABLED="0", GOFLAGS="")
     fmt = "{{if not .Standard}}{{.ImportPath}} {{.Dir}}{{end}}"
-    listing = run(["go", "list", "-deps", "-f", fmt, "github.com/go-delve/delve/cmd/dlv"], cwd=gopath, env=env)
+    listing = run([DEBIAN_GO, "list", "-deps", "-f", fmt, "github.com/go-delve/delve/cmd/dlv"], cwd=gopath, env=env)
     shutil.rmtree(gopath)
     with open(os.path.join(src, "go.mod")) as f:
         gomod = f.read()
     required = dict(re.findall(r"^\s+(\S+)\s+(v\S+)", gomod, re.M))
-    default_go = re.search(r"go(\d+\.\d+)", run(["go", "env", "GOVERSION"])).group(1)
+    default_go = re.search(r"go(\d+\.\d+)", run([DEBIAN_GO, "env", "GOVERSION"])).group(1)
     modules, langs = {}, {}
     for line in listing.split("\n"):
         if not line.strip():
@@ -285,6 +289,8 @@ def inputs_fingerprint():
 def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: %s OUTDIR" % sys.argv[0])
+    if not os.access(DEBIAN_GO, os.X_OK):
+        raise SystemExit("Debian's Go is needed (/usr/bin/go from golang-go): run hack/bootstrap.sh")
     out = os.path.abspath(sys.argv[1])
     os.makedirs(out, exist_ok=True)
     stamp = os.path.join(out, ".complete")

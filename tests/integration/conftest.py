@@ -12,6 +12,8 @@ import subprocess
 import pytest
 import yaml
 
+from tests.toolchains import debian_go
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTDATA = os.path.join(ROOT, "tests", "testdata")
 
@@ -69,10 +71,9 @@ def kill_tree(pid):
 
 
 def go_build(src, out, gcflags="all=-N -l", ldflags=None):
-    """Build the Go program in src into out with the given flags (real go)."""
-    go = shutil.which("go")
-    assert go, "go is not installed: run hack/bootstrap.sh"
-    cmd = [go, "build", "-o", out]
+    """Build the Go program in src into out with the given flags, by Debian's Go: the tests debug what it
+    builds with Debian's dlv 1.20.2 (Go 1.18-1.20), whatever Go comes first on PATH."""
+    cmd = [debian_go(), "build", "-o", out]
     if gcflags:
         cmd.append("-gcflags=" + gcflags)
     if ldflags is not None:

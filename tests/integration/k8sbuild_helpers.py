@@ -7,6 +7,8 @@ import socket
 import subprocess
 import tempfile
 
+from tests.toolchains import debian_go
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOKS = os.path.join(REPO, "tests", "integration", "playbooks")
 CACHE = os.environ.get("KUBEDEBUG_CACHE", "/var/cache/kubedebug")
@@ -72,5 +74,5 @@ def free_ports(n):
 
 
 def go_bin():
-    out = subprocess.run(["go", "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
-    return os.path.join(out, "bin", "go")
+    """The Go that builds v1.20.2 in these tests: Debian's (its binaries pair with Debian's dlv 1.20.2)."""
+    return debian_go()

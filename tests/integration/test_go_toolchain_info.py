@@ -7,12 +7,13 @@ generation, and that bad input ends in one clear failure (no traceback).
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
+
+from tests.toolchains import current_go, debian_go, go_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -80,14 +81,23 @@ def test_go_mod_language_version_takes_newest_known_patch(tmp_path):
 
 
 def test_version_of_the_real_go_on_this_machine(tmp_path):
-    go = shutil.which("go")
-    assert go, "go is not installed: run hack/bootstrap.sh"
-    expected = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip().removeprefix("go")
-    rc, r = run_module(tmp_path, {"go_bin": os.path.realpath(go), "delve_version": "1.20.2"})
+    """Debian's Go 1.19 (the package method's go_bin) pairs with Debian's Delve 1.20.2."""
+    go = debian_go()
+    expected = go_env(go, "GOVERSION").removeprefix("go")
+    rc, r = run_module(tmp_path, {"go_bin": go, "delve_version": "1.20.2"})
     assert rc == 0, r
-    assert r["go_version"] == expected
-    assert r["go_version_source"].startswith("go_bin ")
+    assert r["go_version"] == expected and expected.startswith("1.19.")
+    assert r["go_version_source"] == "go_bin %s" % go
     assert r["delve_version_source"] == "delve_version"
+
+
+def test_current_go_on_this_machine_is_refused_for_delve_1_20(tmp_path):
+    """The machine's current Go is read from the binary too; Debian's Delve 1.20.2 cannot debug what it builds."""
+    go = current_go()
+    version = go_env(go, "GOVERSION").removeprefix("go")
+    rc, r = run_module(tmp_path, {"go_bin": go, "delve_version": "1.20.2"})
+    assert rc != 0
+    assert "Delve 1.20.2 is too old for Go %s" % version in r["msg"] and "1.18 to 1.20" in r["msg"], r
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from ansible_collections.kubedebug.lab.plugins.module_utils import _staticpod as sp
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from tests.integration.conftest import ROOT, TESTDATA
+from tests.toolchains import debian_go
 
 K8S_SRC = os.environ.get("KUBEDEBUG_K8S_SRC", "/var/cache/kubedebug/src/kubernetes-v1.20.2")
 FIXTURES = os.path.join(TESTDATA, "staticpods")
@@ -39,9 +40,7 @@ PODCHECK_SRC = os.path.join(TESTDATA, "podcheck", "main.go")
 def podcheck(tmp_path_factory):
     if not os.path.isfile(os.path.join(K8S_SRC, "pkg", "kubelet", "config", "common.go")):
         pytest.skip("no Kubernetes source tree at %s (set KUBEDEBUG_K8S_SRC)" % K8S_SRC)
-    go = shutil.which("go")
-    if not go:
-        pytest.skip("go is not installed (hack/bootstrap.sh)")
+    go = debian_go()  # the Go that builds the v1.20.2 tree (GOPATH mode, its vendor/), not PATH's
     version = subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout
     with open(PODCHECK_SRC, "rb") as f:
         key = hashlib.sha256(f.read() + os.path.realpath(K8S_SRC).encode() + version.encode()).hexdigest()[:16]
