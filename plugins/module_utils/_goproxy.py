@@ -767,7 +767,7 @@ def fetch(go_bin, module, version, goproxy=None, gosumdb=None, modcache=None, ex
                 )
             result.update(binary=os.path.join(dest, os.path.basename(final)), interpreter=interp)
             return dict(binary=os.path.basename(final), built_with=str(go_v), static=interp is None,
-                        build_env={k: v for k, v in (build_env or {}).items()})
+                        build_env=dict(build_env or {}))
     else:
         def fill(staging):
             got = unpack_zip(r["zip"], module, r["version"], staging, executables)

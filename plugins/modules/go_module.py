@@ -85,7 +85,7 @@ options:
         O(dest) (V(cmd/dlv)) instead of the module's files. V(.) is the module's top package.
     type: str
   build_env:
-    description: Extra environment for the build, for example V({CGO_ENABLED: "0"}).
+    description: 'Extra environment for the build, for example V({"CGO_ENABLED": "0"}).'
     type: dict
     default: {}
   build_cache:

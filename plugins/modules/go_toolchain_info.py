@@ -96,8 +96,8 @@ options:
     type: path
   delve_build_go_min:
     description:
-      - The Go version each Delve release needs to build (the C(go) directive of its C(go.mod)), for the O(build_go_bin) check,
-        for example V({"1.27.2": "1.25.0"}).
+      - "The Go version each Delve release needs to build (the C(go) directive of its C(go.mod)), for the O(build_go_bin) check,
+        for example C({'1.27.2': '1.25.0'})."
     type: dict
     default: {}
 attributes:
