@@ -40,7 +40,8 @@ def main():
     cu = r["compile_units"]
     print("go_debug_info bench: %s" % path)
     print("  size                 %7.1f MB" % (r["size"] / 1e6))
-    print("  Go compile units     %7d (%d with -N -l, share %.4f)" % (cu["go"], cu["unoptimized"], r["unoptimized_share"]))
+    print("  Go compile units     %7d (%d with -N -l, %d of the runtime left out, share %.4f)" % (
+        cu["go"], cu["unoptimized"], cu["runtime_optimized"], r["unoptimized_share"]))
     print("  analyze() best of 3  %7.3f s" % t)
     print("  readelf | grep       %7.3f s (for scale)" % tr)
 

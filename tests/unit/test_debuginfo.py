@@ -94,7 +94,7 @@ def toolchain_runtime_packages(go):
     special = os.path.join(src, "cmd", "internal", "objabi", "pkgspecial.go")
     if os.path.exists(special):
         block = re.search(r"^var runtimePkgs = \[\]string\{(.*?)^\}", open(special).read(), re.M | re.S).group(1)
-        return {p for p in re.findall(r'"([^"]+)"', re.sub(r"//.*", "", block))}
+        return set(re.findall(r'"([^"]+)"', re.sub(r"//.*", "", block)))
     gc = open(os.path.join(src, "cmd", "go", "internal", "work", "gc.go")).read()
     block = re.search(r"^var runtimePackages = map\[string\]struct\{\}\{(.*?)^\}", gc, re.M | re.S).group(1)
     return set(re.findall(r'"([^"]+)":', block))
