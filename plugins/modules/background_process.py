@@ -154,11 +154,11 @@ def main():
         env = ["%s=%s" % kv for kv in dict(base, **{k: str(v) for k, v in p["env"].items()}).items()]
         new = _supervise.start_detached(argv, env=env, cwd=p["chdir"], log_path=p["log"], pidfile=p["pidfile"])
         if p["wait_port"] and not _supervise.wait_listening(p["wait_port"], p["timeout"], new):
-            exited = "" if _supervise.alive(new) else " (it exited)"
-            raise KubedebugError(
-                "%s did not listen on port %d within %s s%s" % (argv[0], p["wait_port"], p["timeout"], exited),
-                hint="Read its log %s" % p["log"], log=tail(p["log"]),
-            )
+            if _supervise.alive(new):
+                what = "did not listen on port %d within %s s" % (p["wait_port"], p["timeout"])
+            else:
+                what = "exited before it listened on port %d" % p["wait_port"]
+            raise KubedebugError("%s %s" % (argv[0], what), hint="Read its log %s" % p["log"], log=tail(p["log"]))
         if not _supervise.alive(new):
             raise KubedebugError("%s exited right after it started" % argv[0], hint="Read its log %s" % p["log"], log=tail(p["log"]))
     except KubedebugError as e:
