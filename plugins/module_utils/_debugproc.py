@@ -83,9 +83,24 @@ def render_unit(component, dlv_argv, env, cwd, uid, gid):
     return "\n".join(lines)
 
 
+#: golang.org/x/telemetry re-executes the program it runs in as ``PROGRAM "** telemetry **"`` (crash reports,
+#: uploads) for as long as the program runs. Delve >= 1.24 starts it unless Go telemetry is off: such a dlv has
+#: two children, that one (forked first) and the target.
+TELEMETRY_CHILD_ARG = b"** telemetry **"
+
+
+def is_telemetry_child(pid):
+    """Is pid x/telemetry's child process (argv[1] is its marker)?"""
+    try:
+        argv = cmdline_of(pid).split(b"\0")
+    except OSError:
+        return False
+    return len(argv) > 1 and argv[1] == TELEMETRY_CHILD_ARG
+
+
 def dlv_target(dlv_pid):
-    """The process dlv runs (its only child), or None."""
-    kids = [k for k in _supervise.children(dlv_pid) if _supervise.alive(k)]
+    """The process dlv runs (its child that is not x/telemetry's), or None."""
+    kids = [k for k in _supervise.children(dlv_pid) if _supervise.alive(k) and not is_telemetry_child(k)]
     return kids[0] if kids else None
 
 
