@@ -230,6 +230,9 @@ class ElfFile:
         sym = self.symbol(suffix)
         if sym is None:
             return None
+        if any(s.type == SHT_NOBITS and s.addr <= sym[1] < s.addr + s.size for s in self.sections):
+            # In .bss: nothing set it (no -X, e.g. a gitCommit left empty), so it holds Go's zero value.
+            return ""
         ptrsize = 8 if self.is64 else 4
         hdr = self.read_vaddr(sym[1], 2 * ptrsize)
         if len(hdr) != 2 * ptrsize:

@@ -429,7 +429,12 @@ VERSION_PKG = """package version
 
 var gitVersion = "v0.0.0-master+$Format:%h$"
 
+// Zero value, so in .bss unless -X sets it (Kubernetes' gitCommit when the build knows no commit).
+var gitCommit string
+
 func Get() string { return gitVersion }
+
+func Commit() string { return gitCommit }
 """
 VERSION_MAIN = """package main
 
@@ -439,7 +444,12 @@ import (
 \t"k8s.io/component-base/version"
 )
 
-func main() { fmt.Println("Kubernetes " + version.Get()) }
+func main() {
+	fmt.Println("Kubernetes " + version.Get())
+	if version.Commit() != "" {
+		fmt.Println("commit " + version.Commit())
+	}
+}
 """
 
 
@@ -474,6 +484,8 @@ def test_go_string_var_reads_what_ldflags_set(versioned, name, want):
     with ElfFile(versioned[name]) as elf:
         assert elf.go_string_var("k8s.io/component-base/version.gitVersion") == want
         assert elf.go_string_var("k8s.io/component-base/version.noSuchVar") is None
+        # never set (no -X): Go's zero value, which lives in .bss (no bytes in the file to read)
+        assert elf.go_string_var("k8s.io/component-base/version.gitCommit") == ("" if want is not None else None)
     if name in ("amd64", "unset"):  # what the program itself prints
         out = subprocess.run([versioned[name]], capture_output=True, text=True, check=True).stdout
         assert out == "Kubernetes %s\n" % want
