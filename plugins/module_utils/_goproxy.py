@@ -518,7 +518,15 @@ def unpack_zip(zip_path, module, version, dest, executables=()):
     """
     prefix = "%s@%s/" % (module, version)
     entries = []
-    with zipfile.ZipFile(zip_path) as zf:
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise KubedebugError(
+            "Cannot read the module zip %s: %s" % (zip_path, e),
+            "Remove the module cache's copy (go clean -modcache, or delete that file) and run again",
+            zip=zip_path,
+        ) from None
+    with zf:
         for info in zf.infolist():
             name = info.filename
             rel = name[len(prefix):] if name.startswith(prefix) else None

@@ -271,7 +271,9 @@ ignored_env:
   type: dict
   sample: {"GOPRIVATE": "*.corp.example.com"}
 error_kind:
-  description: On failure - V(not_found), V(checksum), V(network), V(pin_mismatch), V(sumdb_off), V(no_go), V(go_too_old), V(not_static), V(build) or V(other).
+  description:
+    - On failure - V(not_found), V(checksum), V(network), V(pin_mismatch), V(sumdb_off),
+      V(no_go), V(go_too_old), V(not_static), V(build), V(os) or V(other).
   returned: on failure
   type: str
 available_versions:
@@ -340,6 +342,10 @@ def main():
         )
     except KubedebugError as err:
         fail_from_error(module, err, changed=False)
+    except OSError as err:
+        # A file system failure while installing (full disk, permissions, a concurrent run): dest is as it was.
+        module.fail_json(msg="Installing %s@%s failed: %s. %s was left as it was; fix the cause and run again"
+                         % (p["name"], p["version"], err, p["dest"] or "The module cache"), changed=False, error_kind="os")
     if module._diff and p["dest"] and result["changed"]:
         after = result.get("stamp") or dict(module=p["name"], module_version=p["version"], sum=result.get("sum") or "(to be verified)")
         result["diff"] = dict(before_header=os.path.join(p["dest"], ".kubedebug-install.json"), before=_describe(before),

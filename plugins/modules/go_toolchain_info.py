@@ -220,10 +220,11 @@ def installed_go_version(module, go_bin):
             "Install Go first (role kubedebug.lab.go sets go_bin), or give the Go version instead",
             go_bin=go_bin,
         )
-    rc, out, err = module.run_command([go_bin, "env", "GOVERSION"])
+    # GOTOOLCHAIN=local: the version of this go, never of one it would switch to.
+    rc, out, err = module.run_command([go_bin, "env", "GOVERSION"], environ_update={"GOTOOLCHAIN": "local"})
     if rc != 0 or not out.strip():
         # Go < 1.16 has no GOVERSION variable.
-        rc, out, err = module.run_command([go_bin, "version"])
+        rc, out, err = module.run_command([go_bin, "version"], environ_update={"GOTOOLCHAIN": "local"})
         if rc != 0:
             raise KubedebugError("%s version failed: %s" % (go_bin, (err or out).strip()), "Check that go_bin is a working Go toolchain", go_bin=go_bin)
     return parse_go_version_output(out), out.strip()
