@@ -125,6 +125,11 @@ def go_env(goproxy=None, gosumdb=None, modcache=None, base=None, extra=None, go_
     return env
 
 
+def redact(value):
+    """GOPROXY/GOSUMDB text with any user:password@ of its URLs replaced, for records, results and messages."""
+    return re.sub(r"(://)[^/@\s,|]+@", r"\1***@", value or "")
+
+
 def go_variables(env):
     """The Go variables of an environment from :func:`go_env` (what a later go command of the same run needs)."""
     keys = set(_UNVERIFYING) | {"GOPROXY", "GOSUMDB", "GOFLAGS", "GOWORK", "GOTOOLCHAIN", "GO111MODULE", "GOENV", "GOMODCACHE", "GOAUTH"}
@@ -312,15 +317,15 @@ def _toolchain_hint(version, versions):
 
 def _error(go_bin, module, version, error, env):
     kind = classify(error)
-    proxy = env.get("GOPROXY")
-    details = dict(module=module, version=version, error=error.strip(), error_kind=kind, goproxy=proxy)
+    proxy = redact(env.get("GOPROXY"))
+    details = dict(module=module, version=version, error=redact(error.strip()), error_kind=kind, goproxy=proxy)
     if kind == "checksum":
         m = _MISMATCH_SUMS.search(error)
         if m:
             details.update(downloaded_sum=m.group(1), published_sum=m.group(2))
         return KubedebugError(
             "%s@%s does not match the checksum database (%s): the proxy %s served other bytes than the ones published. "
-            "Nothing was installed" % (module, version, env.get("GOSUMDB"), proxy),
+            "Nothing was installed" % (module, version, redact(env.get("GOSUMDB")), proxy),
             "Do not install it: report the mirror's copy to whoever runs it, or use another GOPROXY; "
             "run `go clean -modcache` if a bad copy was cached",
             **details
@@ -350,7 +355,8 @@ def _error(go_bin, module, version, error, env):
             "Check the network from this host, or set go_goproxy to a mirror it can reach",
             **details
         )
-    return KubedebugError("go mod download %s@%s failed: %s" % (module, version, error.strip()[-600:]), "Check GOPROXY and the module path", **details)
+    return KubedebugError("go mod download %s@%s failed: %s" % (module, version, details["error"][-600:]), "Check GOPROXY and the module path",
+                          **details)
 
 
 def download(go_bin, modules, env, timeout=1800):
@@ -662,7 +668,7 @@ def build(go_bin, module, version, package, env, out_dir, build_env=None, gocach
         if _CHECKSUM.search(text) or _NETWORK.search(text) or "reading http" in text:
             raise _error(go_bin, module, version, text, env)
         raise KubedebugError(
-            "go install %s@%s failed: %s" % (target, version, text.strip()[-1500:]),
+            "go install %s@%s failed: %s" % (target, version, redact(text.strip()[-1500:])),
             "Check the build environment (build_env) and that the Go at %s can build this release" % go_bin,
             error_kind="build",
         )
@@ -706,7 +712,7 @@ def fetch(go_bin, module, version, goproxy=None, gosumdb=None, modcache=None, ex
         )
     if check_mode and not (os.path.isfile(go_bin) and os.access(go_bin, os.X_OK)):
         # The go command itself is still to be installed by an earlier step of the same check run.
-        result.update(changed=True, go_bin=go_bin, would_download=True, goproxy=goproxy or "", gosumdb=gosumdb or "",
+        result.update(changed=True, go_bin=go_bin, would_download=True, goproxy=redact(goproxy), gosumdb=redact(gosumdb),
                       msg="would download %s@%s with %s once it is installed" % (module, version, go_bin))
         return result
     go_v = go_version_of(go_bin, base)
@@ -723,8 +729,8 @@ def fetch(go_bin, module, version, goproxy=None, gosumdb=None, modcache=None, ex
     env = go_env(goproxy=proxy, gosumdb=sumdb, modcache=modcache or host.get("GOMODCACHE") or None, base=base, go_version=go_v)
     cache = env.get("GOMODCACHE") or host.get("GOMODCACHE")
     was_cached = bool(cache) and cached(cache, module, version)
-    result.update(go_bin=go_bin, go_version=str(go_v), goproxy=proxy, gosumdb=sumdb, ignored_env=ignored, cached=was_cached,
-                  modcache=cache or "", go_env=go_variables(env))
+    result.update(go_bin=go_bin, go_version=str(go_v), goproxy=redact(proxy), gosumdb=redact(sumdb), ignored_env=ignored,
+                  cached=was_cached, modcache=cache or "", go_env={k: redact(v) for k, v in go_variables(env).items()})
 
     if check_mode:
         if was_cached:
@@ -740,13 +746,14 @@ def fetch(go_bin, module, version, goproxy=None, gosumdb=None, modcache=None, ex
     (r,) = download(go_bin, [(module, version)], env, timeout=timeout)
     result.update(r, path=module, cached=was_cached, downloaded=not was_cached, go_mod_go=go_directive(r.get("gomod")))
     if expected_sum and r["sum"] != expected_sum:
-        raise _pin_error(module, version, expected_sum, r["sum"], "the go command (checked against %s)" % sumdb)
+        raise _pin_error(module, version, expected_sum, r["sum"], "the go command (checked against %s)" % redact(sumdb))
     if not dest:
         result["changed"] = not was_cached
         return result
 
     record = dict(stamp or {})
-    record.update(module=module, module_version=r["version"], sum=r["sum"], goproxy=proxy, gosumdb=sumdb, installed_by="kubedebug.lab.go_module")
+    record.update(module=module, module_version=r["version"], sum=r["sum"], goproxy=redact(proxy), gosumdb=redact(sumdb),
+                  installed_by="kubedebug.lab.go_module")
     if install_package:
         need = go_directive(r.get("gomod"))
         if need and GoVersion.parse(need) > go_v:

@@ -118,6 +118,8 @@ attributes:
 notes:
   - Files a go command unpacks into the module cache are read-only; the installed copy at O(dest) is not.
   - Reaches the network only through the go command, with the host's proxy settings (C(HTTPS_PROXY), C(GOAUTH)).
+  - Credentials for a mirror belong in C(~/.netrc) or C(GOAUTH); a C(user:password@) in O(goproxy) works but is replaced by
+    C(***) in the install record, the results and the messages.
 seealso:
   - name: Go module proxy protocol
     description: What a GOPROXY serves, and how a mirror serves the checksum database.

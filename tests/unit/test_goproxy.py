@@ -64,6 +64,15 @@ def test_go_env_refuses(kwargs, words):
         assert w in str(e.value)
 
 
+def test_redact_hides_credentials_of_a_mirror():
+    assert gp.redact("https://bot:s3cr3t@goproxy.corp.example/go,https://proxy.golang.org,direct") == (
+        "https://***@goproxy.corp.example/go,https://proxy.golang.org,direct")
+    assert gp.redact("sum.golang.org https://u:p@m.example/sumdb/sum.golang.org") == "sum.golang.org https://***@m.example/sumdb/sum.golang.org"
+    assert gp.redact("https://proxy.golang.org|direct") == "https://proxy.golang.org|direct"
+    err = gp._error("go", "m", "v1", "verifying m@v1: checksum mismatch", {"GOPROXY": "https://a:b@m.example", "GOSUMDB": "sum.golang.org"})
+    assert "a:b" not in str(err) and "https://***@m.example" in str(err)
+
+
 def test_resolve_settings_order_and_refusals():
     host = {"GOPROXY": "https://corp.example/goproxy", "GOSUMDB": "sum.golang.org https://corp.example/sumdb", "GOPRIVATE": "*.corp",
             "GONOSUMDB": "", "GOFLAGS": "-mod=mod"}
