@@ -260,6 +260,13 @@ def test_build_noop_rerun(build, work, inventory):
     assert "running for" not in run.out
 
 
+def _empty_vendor(root):
+    """vendor/modules.txt of a module without dependencies: k8s_build refuses a tree without one (every Kubernetes
+    tree vendors), and the go command accepts an empty one for a go.mod that requires nothing."""
+    os.makedirs(os.path.join(root, "vendor"), exist_ok=True)
+    open(os.path.join(root, "vendor", "modules.txt"), "w").close()
+
+
 def _tiny_tree(root, body="hi"):
     """A tree whose make builds a small Go program with the flags it is given (fast stamp tests)."""
     os.makedirs(os.path.join(root, "hack", "lib"), exist_ok=True)
@@ -268,6 +275,7 @@ def _tiny_tree(root, body="hi"):
     shutil.copy(os.path.join(TREE, "hack/lib/version.sh"), os.path.join(root, "hack/lib/version.sh"))
     with open(os.path.join(root, "go.mod"), "w") as f:
         f.write("module example.com/tiny\n\ngo 1.15\n")
+    _empty_vendor(root)
     with open(os.path.join(root, "cmd", COMPONENT, "main.go"), "w") as f:
         f.write("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(%r) }\n".replace("%r", json.dumps(body)))
     with open(os.path.join(root, "Makefile"), "w") as f:
@@ -587,6 +595,7 @@ def test_bad_output_not_debuggable_is_refused(previous, work):
     shutil.copy(os.path.join(TREE, "hack/lib/version.sh"), os.path.join(tree, "hack/lib/version.sh"))
     with open(os.path.join(tree, "go.mod"), "w") as f:
         f.write("module example.com/strips\n\ngo 1.15\n")
+    _empty_vendor(tree)
     with open(os.path.join(tree, "cmd", COMPONENT, "main.go"), "w") as f:
         f.write("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hi\") }\n")
     with open(os.path.join(tree, "Makefile"), "w") as f:
