@@ -388,38 +388,57 @@ def _file_sha(path):
 def fingerprint(root, exclude=FINGERPRINT_EXCLUDE):
     """sha256 over (path, size, mtime_ns, mode) of every file under ``root``.
 
-    Cheap enough to run on every play (~25k files in a Kubernetes tree) and
-    changes whenever a source file is edited, added, removed or patched.
-    Symlinks contribute their target string, not the target's content.
+    Cheap enough to run on every play (~25k files in a v1.20 tree, ~31k in
+    v1.37) and changes whenever a source file is edited, added, removed or
+    patched. Symlinks contribute their target string, not the target's content.
+    One lstat per file (os.scandir's entry type spares the second one).
     """
     h = hashlib.sha256()
     count = 0
     root = os.path.abspath(root)
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        if rel == ".":
-            dirnames[:] = [d for d in dirnames if d not in exclude]
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = os.path.join(dirpath, name)
+
+    def walk(path, rel):
+        nonlocal count
+        files, dirs = [], []
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except OSError:
+            return
+        for e in entries:
             try:
-                st = os.lstat(p)
+                is_dir = e.is_dir()  # follows symlinks, as os.walk sorts them
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not (rel == "" and e.name in exclude):
+                    dirs.append(e)
+            else:
+                files.append(e)
+        files.sort(key=lambda e: e.name)
+        dirs.sort(key=lambda e: e.name)
+        for e in files:
+            relp = rel + e.name
+            try:
+                if e.is_symlink():
+                    extra = os.readlink(e.path)
+                else:
+                    st = e.stat(follow_symlinks=False)
+                    extra = "%d:%d:%o" % (st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
             except OSError:
                 continue
-            relp = os.path.join(rel, name) if rel != "." else name
-            if os.path.islink(p):
-                extra = os.readlink(p)
-            else:
-                extra = "%d:%d:%o" % (st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
             h.update(("%s\0%s\n" % (relp, extra)).encode("utf-8", "surrogateescape"))
             count += 1
-        # symlinked directories show up in dirnames; os.walk does not follow them
-        for d in list(dirnames):
-            p = os.path.join(dirpath, d)
-            if os.path.islink(p):
-                relp = os.path.join(rel, d) if rel != "." else d
-                h.update(("%s\0-> %s\n" % (relp, os.readlink(p))).encode("utf-8", "surrogateescape"))
+        # symlinked directories: their target string; not followed
+        for e in dirs:
+            if e.is_symlink():
+                h.update(("%s\0-> %s\n" % (rel + e.name, os.readlink(e.path))).encode("utf-8", "surrogateescape"))
                 count += 1
+        for e in dirs:
+            if not e.is_symlink():
+                walk(e.path, rel + e.name + "/")
+
+    walk(root, "")
     return {"sha256": h.hexdigest(), "files": count}
 
 
