@@ -46,6 +46,7 @@ import subprocess
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _goproxy
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import GoVersion
 from ansible_collections.kubedebug.lab.plugins.module_utils._k8stree import vendoring_problems
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"
@@ -236,13 +237,12 @@ def vendor_env(go_version_wanted, base_env, goproxy, gosumdb, modcache):
 
 
 def go_version_of(go_bin, env=None):
+    """(major, minor, patch) of the go command ``go_bin``, or None when it does not run."""
     try:
-        out = subprocess.run([go_bin, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False,
-                             env=dict(env or os.environ, GOTOOLCHAIN="local"))
-    except OSError:
+        v = _goproxy.go_version_of(go_bin, env)
+    except KubedebugError:
         return None
-    m = re.match(r"go(\d+)\.(\d+)(?:\.(\d+))?", out.stdout.strip())
-    return tuple(int(x or 0) for x in m.groups()) if m else None
+    return (v.major, v.minor, v.patch or 0)
 
 
 def _go_version_tuple(text):
@@ -402,24 +402,15 @@ def fetch_tree(version, dest, go_bin, goproxy=None, gosumdb=None, modcache=None,
                 not_restored=list(UNPUBLISHED))
 
 
-#: Where a go command is looked for when none is given (newest wins).
+#: Where a go command is looked for when none is given, after PATH's.
 GO_CANDIDATES = ("/opt/kubedebug/go/current/bin/go", "/usr/local/go/bin/go", "/usr/lib/go/bin/go")
+#: Toolchain switching (GOTOOLCHAIN=goX.Y.Z) came with Go 1.21: the vendoring runs the tree's Go through it.
+MIN_GO = GoVersion(1, 21, 0)
 
 
 def find_go(given=None, path_env=None, candidates=GO_CANDIDATES):
-    """``given``, else the newest go among PATH's and the usual places; None when there is none."""
+    """``given``, else the first go >= 1.21 on PATH or in ``candidates``; None when there is none."""
     if given:
         return given
-    found = []
-    for d in (path_env if path_env is not None else os.environ.get("PATH", "")).split(os.pathsep):
-        if d:
-            found.append(os.path.join(d, "go"))
-    found.extend(candidates)
-    best, best_v = None, None
-    for g in found:
-        if not (os.path.isfile(g) and os.access(g, os.X_OK)):
-            continue
-        v = go_version_of(g)
-        if v and (best_v is None or v > best_v):
-            best, best_v = g, v
-    return best
+    path, _version, _tried = _goproxy.find_go(("go",) + tuple(candidates), path_env=path_env, minimum=MIN_GO)
+    return path

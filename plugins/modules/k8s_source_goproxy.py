@@ -66,6 +66,7 @@ attributes:
     description: Asks the proxy whether it lists the release; downloads and writes nothing.
   diff_mode:
     support: none
+    description: A whole source tree has no useful diff; the result lists every module and its checksum.
 notes:
   - Takes about 80 s and some 400 MB of module cache for v1.37.2 the first time (the release, 31 staging modules and every
     vendored dependency).

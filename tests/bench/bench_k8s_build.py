@@ -156,8 +156,8 @@ def main():
     noop = max(r[2] for r in rows)
     overhead = sum(r[1] - r[4] for r in rows) / len(rows)
     print("")
-    print("k8s_build bench (%s, %s, %s, %s, %d round(s))" % (a.component, "warm cache" if a.warm else "cold cache", a.tree, go,
-                                                            len(rows)))
+    cache = "warm cache" if a.warm else "cold cache"
+    print("k8s_build bench (%s, %s, %s, %s, %d round(s))" % (a.component, cache, a.tree, go, len(rows)))
     print("  raw make            %7.1f s" % raw)
     print("  k8s_build role      %7.1f s" % role)
     print("  role / raw          %7.3f   (target <= 1.05)" % (role / raw))

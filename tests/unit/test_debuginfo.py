@@ -445,10 +445,10 @@ import (
 )
 
 func main() {
-	fmt.Println("Kubernetes " + version.Get())
-	if version.Commit() != "" {
-		fmt.Println("commit " + version.Commit())
-	}
+\tfmt.Println("Kubernetes " + version.Get())
+\tif version.Commit() != "" {
+\t\tfmt.Println("commit " + version.Commit())
+\t}
 }
 """
 

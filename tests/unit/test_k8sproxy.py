@@ -174,7 +174,8 @@ def test_copy_module_tree_modes(tmp_path):
     (src / "hack" / "lib").chmod(0o555)
     dst = tmp_path / "tree"
     kp.copy_module_tree(str(src), str(dst))
-    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    def mode(p):
+        return stat.S_IMODE(os.stat(p).st_mode)
     assert mode(dst / "hack" / "build.sh") == 0o755
     assert mode(dst / "README") == 0o755
     assert mode(dst / "hack" / "lib" / "util.go") == 0o644
@@ -200,15 +201,17 @@ def test_tree_go_version(tmp_path):
     assert kp.tree_go_version(str(tmp_path)) == "1.26.10"
 
 
-def test_find_go_prefers_newest(tmp_path):
-    def fake_go(d, version):
-        d.mkdir()
-        g = d / "go"
-        g.write_text("#!/bin/sh\necho go%s\n" % version)
-        g.chmod(0o755)
-        return str(g)
-    old = fake_go(tmp_path / "old", "1.19.8")
-    new = fake_go(tmp_path / "new", "1.26.10")
+def _fake_go(d, version):
+    d.mkdir()
+    g = d / "go"
+    g.write_text("#!/bin/sh\necho go version go%s linux/amd64\n" % version)
+    g.chmod(0o755)
+    return str(g)
+
+
+def test_find_go_skips_a_go_that_cannot_switch_toolchains(tmp_path):
+    old = _fake_go(tmp_path / "old", "1.19.8")
+    new = _fake_go(tmp_path / "new", "1.26.10")
     assert kp.find_go(path_env=os.pathsep.join([os.path.dirname(old), os.path.dirname(new)]), candidates=()) == new
     assert kp.find_go(given="/x/go") == "/x/go"
     assert kp.find_go(path_env=str(tmp_path / "none"), candidates=()) is None
