@@ -194,6 +194,52 @@ def version_file_text(version, commit="", tree_state="clean"):
             % (commit, tree_state, version, minor))
 
 
+#: Who the synthesized commit and tag are by: not upstream's, and saying so.
+GIT_IDENTITY = ("kubedebug.lab", "kubedebug@localhost")
+
+
+def git_env(when, base=None):
+    """git with no user or system configuration (no hooks, signing or autocrlf of the host), fixed identity and date."""
+    env = dict(os.environ if base is None else base)
+    env.update(GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME=GIT_IDENTITY[0],
+               GIT_AUTHOR_EMAIL=GIT_IDENTITY[1], GIT_COMMITTER_NAME=GIT_IDENTITY[0], GIT_COMMITTER_EMAIL=GIT_IDENTITY[1],
+               GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
+    return env
+
+
+def commit_tree(root, version, when, base_env=None):
+    """Make ``root`` a git checkout of a tag ``version``: one commit of every file, dated ``when``.
+
+    The tree's own hack/lib/version.sh then reads the version as it does in a
+    clone (``git describe``: the tag, a commit, tree state clean, ``-dirty``
+    once the user edits), and a clone of it is identical, commit included.
+    The commit is this tree's, not upstream's (a proxy does not say which that
+    is); its message says so. Returns the commit id, or None without git.
+    """
+    git = shutil.which("git", path=(base_env or os.environ).get("PATH"))
+    if not git:
+        return None
+    env = git_env(when, base_env)
+    msg = ("Kubernetes %s, rebuilt from the Go module proxy by kubedebug.lab (k8s_source goproxy)\n\n"
+           "Not the upstream commit: the module k8s.io/kubernetes@%s and its staging modules, vendored with\n"
+           "go work vendor. See .kubedebug-source.json for every module and its checksum.\n" % (version, version))
+
+    def run(*args):
+        p = subprocess.run([git] + list(args), cwd=root, env=env, capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            raise KubedebugError("git %s failed in %s: %s" % (args[0], root, (p.stderr or p.stdout).strip()[-500:]),
+                                 "Check that git works on this host", root=root)
+        return p.stdout.strip()
+
+    run("init", "-q")
+    with open(os.path.join(root, ".git", "info", "exclude"), "a") as f:
+        f.write("/%s\n/%s\n" % (MARKER, VERSION_FILE))
+    run("add", "-A", ".")
+    run("commit", "-q", "--no-verify", "-m", msg)
+    run("tag", "-a", version, "-m", "Kubernetes %s (from the Go module proxy)" % version)
+    return run("rev-parse", "HEAD")
+
+
 def read_marker(dest):
     try:
         with open(os.path.join(dest, MARKER)) as f:
@@ -275,6 +321,18 @@ def plan(version, dest, go_work_text=None):
     if go_work_text is not None:
         mods = [(m, staging) for m in staging_repos(go_work_text)]
     return {"version": version, "staging_version": staging, "dest": dest, "modules": mods}
+
+
+def _release_time(info_path):
+    """The release's time from the proxy's .info file (the commit and tag date), else a fixed one."""
+    try:
+        with open(info_path) as f:
+            when = json.load(f).get("Time")
+        if when:
+            return when
+    except (OSError, ValueError, TypeError):
+        pass
+    return "1970-01-01T00:00:00Z"
 
 
 def fetch_tree(version, dest, go_bin, goproxy=None, gosumdb=None, modcache=None, optional_repos=EXAMPLE_REPOS,
@@ -382,14 +440,19 @@ def fetch_tree(version, dest, go_bin, goproxy=None, gosumdb=None, modcache=None,
         if problems:
             raise KubedebugError("go work vendor left an incomplete vendor/ tree: %s" % ", ".join(problems),
                                  "Report it: the go command should not do that", problems=problems)
-        with open(os.path.join(partial, VERSION_FILE), "w") as f:
-            f.write(version_file_text(version))
+        when = _release_time(main.get("info"))
+        commit = commit_tree(partial, version, when, base_env)
+        if commit is None:
+            # No git on the host: the version for the build comes from KUBE_GIT_VERSION_FILE instead.
+            with open(os.path.join(partial, VERSION_FILE), "w") as f:
+                f.write(version_file_text(version))
+            log("no git on this host: the version is recorded in %s (no commit, tree state unknown)" % VERSION_FILE)
         marker = dict(
             method="goproxy", complete=True, version=version, staging_version=staging,
             goproxy=env["GOPROXY"], gosumdb=env["GOSUMDB"],
             modules={m["path"]: {"version": m["version"], "sum": m["sum"]} for m in [main] + fetched},
             omitted_modules=omitted, not_restored=list(UNPUBLISHED), symlinks=links,
-            vendored_with="go" + (go_wanted or "?"),
+            vendored_with="go" + (go_wanted or "?"), git_commit=commit, release_time=when,
         )
         with open(os.path.join(partial, MARKER), "w") as f:
             json.dump(marker, f, indent=2, sort_keys=True)

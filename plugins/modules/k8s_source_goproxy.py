@@ -19,8 +19,12 @@ description:
     gives scripts (C(#!)) mode 0755, and regenerates C(vendor/) the way C(hack/update-vendor.sh) does (C(go work vendor) in
     workspace mode, GOWORK and GOFLAGS unset) with the Go the tree asks for (C(.go-version); fetched through the same proxy
     and verified when O(go_bin) is another version).
-  - Writes C(.kubedebug-version) (C(KUBE_GIT_VERSION_FILE) format) so the tree's own C(make) stamps the release version,
-    and C(.kubedebug-source.json), the record of every module and its C(h1:) checksum.
+  - Makes the tree a git checkout of the tag, as a clone is - one commit of every file, dated the release's time and
+    authored by C(kubedebug.lab) (its message says it is not the upstream commit, which a proxy does not name), tagged
+    O(version) - so the tree's own C(hack/lib/version.sh) stamps the release (C(gitTreeState) clean, C(-dirty) once you
+    edit), C(git diff) shows your edits, and a clone of it is identical. Without git on the host it writes
+    C(.kubedebug-version) (C(KUBE_GIT_VERSION_FILE) format) instead. C(.kubedebug-source.json) records every module and
+    its C(h1:) checksum.
   - The tree is assembled beside O(dest) and renamed into place when complete. An existing O(dest) is never written over
     (a complete tree of the same version is left as it is, edits included; anything else fails).
   - What a module zip cannot give back is reported in RV(not_restored) (C(hack/tools), an unpublished nested module) and
@@ -122,6 +126,11 @@ not_restored:
   type: list
   elements: str
   sample: [hack/tools]
+git_commit:
+  description: The commit the tree is a checkout of (this tree's; empty without git on the host).
+  returned: success
+  type: str
+  sample: 7d709b6d31fd4727832c9212046ab36c627a684a
 vendored_with:
   description: The Go that ran C(go work vendor).
   returned: when changed
@@ -163,7 +172,7 @@ def main():
         fail_from_error(module, err, **result)
     marker = r.get("marker") or {}
     result.update(changed=r["changed"], omitted_modules=r["omitted_modules"], not_restored=r["not_restored"],
-                  modules=marker.get("modules", {}))
+                  modules=marker.get("modules", {}), git_commit=marker.get("git_commit") or "")
     if marker.get("vendored_with") and r["changed"]:
         result["vendored_with"] = marker["vendored_with"]
     module.exit_json(**result)

@@ -94,7 +94,12 @@ def test_goproxy_tree_is_what_a_checkout_of_the_tag_holds(built):
     assert kt.vendoring_problems(TREE) == []
     assert os.access(os.path.join(TREE, "hack", "make-rules", "build.sh"), os.X_OK)
     assert not os.access(os.path.join(TREE, "go.mod"), os.X_OK)
-    assert kt.tree_version(TREE)["version"] == VERSION
+    # A checkout of the tag: one commit (this tree's, and its message says it is not upstream's), tagged, clean.
+    v = kt.tree_version(TREE)
+    assert v["version"] == VERSION and v["source"] == "git" and v["dirty"] is False and v["commit"] == marker["git_commit"]
+    log = subprocess.run(["git", "-C", TREE, "log", "--format=%an%n%B"], capture_output=True, text=True, check=True).stdout
+    assert log.startswith("kubedebug.lab\n") and "Not the upstream commit" in log
+    assert not os.path.exists(os.path.join(TREE, kt.VERSION_FILE))
 
 
 def test_build_is_the_tree_own_dbg_build_and_verified(built):
@@ -181,19 +186,11 @@ def test_incomplete_vendoring_fails_before_the_build(built, work):
 # --- the git method ----------------------------------------------------------------------------------------------
 
 def test_git_method_clones_a_local_repository_at_the_tag_and_builds_the_same_version(built, work):
-    """Users with GitHub access run the git method; here its remote is a local repository made from the
-    goproxy tree (a commit of every file a checkout has, tagged like the release), cloned by the role.
-    kubectl built from the clone carries the same version stamp as the goproxy tree's kube-apiserver."""
-    repo = os.path.join(work, "kubernetes.git")
-    git = ["git", "-c", "user.email=ci@localhost", "-c", "user.name=ci", "--git-dir", repo, "--work-tree", TREE]
-    subprocess.run(["git", "init", "-q", "--bare", repo], check=True)
-    with open(os.path.join(repo, "info", "exclude"), "w") as f:
-        f.write("/_output/\n/.kubedebug-version\n/.kubedebug-source.json\n/.make/\n")
-    subprocess.run(git + ["add", "-A", "."], check=True, cwd=TREE)
-    subprocess.run(git + ["commit", "-q", "-m", "Kubernetes %s (from the Go module proxy)" % VERSION], check=True, cwd=TREE)
-    subprocess.run(git + ["tag", "-a", VERSION, "-m", VERSION], check=True, cwd=TREE)
+    """Users with GitHub access run the git method; here its remote is a local repository: the goproxy
+    tree itself, which is a git checkout of its tag. kubectl built from the clone carries exactly the
+    version stamp of the goproxy tree's kube-apiserver (commit included: it is the same commit)."""
     dest = os.path.join(work, "kubernetes-" + VERSION)
-    v = {"k8s_source_method": "git", "k8s_source_version": VERSION, "k8s_source_git_repo": "file://" + repo, "k8s_source_dir": dest}
+    v = {"k8s_source_method": "git", "k8s_source_version": VERSION, "k8s_source_git_repo": "file://" + TREE, "k8s_source_dir": dest}
     run = run_playbook("k8s_source.yml", v)
     assert run.rc == 0, run
     assert run.result["version"] == VERSION and run.result["version_source"] == "git" and run.result["is_git"]
@@ -208,11 +205,8 @@ def test_git_method_clones_a_local_repository_at_the_tag_and_builds_the_same_ver
     assert b.rc == 0, b
     from_git = version_stamp(os.path.join(state, "bin", "kubectl"))
     from_proxy = version_stamp(s["path"])
-    assert from_git["gitVersion"] == from_proxy["gitVersion"] == VERSION
-    assert from_git["gitMajor"] == from_proxy["gitMajor"] == "1" and from_git["gitMinor"] == from_proxy["gitMinor"] == MINOR
-    assert from_git["gitTreeState"] == from_proxy["gitTreeState"] == "clean"
-    # The commit: the clone's is the local repository's; the goproxy tree has none (the proxy does not say which).
-    commit = subprocess.run(["git", "-C", dest, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    assert from_git["gitCommit"] == commit and from_proxy["gitCommit"] == ""
+    assert from_git == from_proxy
+    assert from_git["gitVersion"] == VERSION and from_git["gitMajor"] == "1" and from_git["gitMinor"] == MINOR
+    assert from_git["gitTreeState"] == "clean" and from_git["gitCommit"] == kp.read_marker(TREE)["git_commit"]
     again = run_playbook("k8s_source.yml", v)
     assert again.rc == 0 and again.changed == 0, again

@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 from hypothesis import given
@@ -215,3 +216,47 @@ def test_find_go_skips_a_go_that_cannot_switch_toolchains(tmp_path):
     assert kp.find_go(path_env=os.pathsep.join([os.path.dirname(old), os.path.dirname(new)]), candidates=()) == new
     assert kp.find_go(given="/x/go") == "/x/go"
     assert kp.find_go(path_env=str(tmp_path / "none"), candidates=()) is None
+
+
+def _small_tree(root):
+    (root / "hack").mkdir(parents=True)
+    (root / "hack" / "x.sh").write_text("#!/bin/sh\necho x\n")
+    (root / "hack" / "x.sh").chmod(0o755)
+    (root / "go.mod").write_text("module k8s.io/kubernetes\n")
+    (root / ".gitignore").write_text("/_output\n")
+    (root / "_output").mkdir()
+    (root / "_output" / "junk").write_text("build output\n")
+    (root / kp.MARKER).write_text("{}\n")
+    return str(root)
+
+
+def test_commit_tree_is_a_clean_checkout_of_the_tag_and_deterministic(tmp_path, monkeypatch):
+    # The user's own git configuration (signing, hooks) must not get in: it is not read.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[commit]\n\tgpgsign = true\n[user]\n\tname = Someone Else\n")
+    monkeypatch.setenv("HOME", str(home))
+    a = kp.commit_tree(_small_tree(tmp_path / "a"), "v1.37.2", "2026-10-27T12:01:04Z")
+    b = kp.commit_tree(_small_tree(tmp_path / "b"), "v1.37.2", "2026-10-27T12:01:04Z")
+    assert a and a == b  # the same files and release date give the same commit on every machine
+    git = ["git", "-C", str(tmp_path / "a")]
+    assert subprocess.run(git + ["describe", "--tags", "--exact-match"], capture_output=True, text=True).stdout.strip() == "v1.37.2"
+    assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""  # marker excluded
+    files = subprocess.run(git + ["ls-files", "-s"], capture_output=True, text=True).stdout
+    assert "100755" in [line.split()[0] for line in files.splitlines() if line.endswith("hack/x.sh")]
+    assert "_output" not in files and kp.MARKER not in files
+    body = subprocess.run(git + ["log", "--format=%an <%ae>%n%B"], capture_output=True, text=True).stdout
+    assert body.startswith("kubedebug.lab <kubedebug@localhost>") and "Not the upstream commit" in body
+    c = kp.commit_tree(_small_tree(tmp_path / "c"), "v1.37.2", "2026-10-28T00:00:00Z")
+    assert c != a  # the date is part of it
+
+
+def test_commit_tree_without_git(tmp_path):
+    assert kp.commit_tree(_small_tree(tmp_path / "t"), "v1.37.2", "2026-10-27T12:01:04Z", base_env={"PATH": str(tmp_path)}) is None
+
+
+def test_release_time(tmp_path):
+    info = tmp_path / "v1.37.2.info"
+    info.write_text('{"Version":"v1.37.2","Time":"2026-10-27T12:01:04Z"}')
+    assert kp._release_time(str(info)) == "2026-10-27T12:01:04Z"
+    assert kp._release_time(str(tmp_path / "none")) == "1970-01-01T00:00:00Z"
