@@ -44,6 +44,14 @@ from ansible_collections.kubedebug.lab.plugins.module_utils import _elf
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import GoVersion, parse_go_version_output
 
+#: The options of every module that downloads from a Go module proxy (doc fragment kubedebug.lab.goproxy).
+GOPROXY_ARG_SPEC = dict(
+    go_bin=dict(type="path"),
+    goproxy=dict(type="str", default=""),
+    gosumdb=dict(type="str", default=""),
+    cache_dir=dict(type="path"),
+)
+
 DEFAULT_GOPROXY = "https://proxy.golang.org,direct"
 DEFAULT_GOSUMDB = "sum.golang.org"
 

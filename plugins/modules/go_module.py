@@ -11,6 +11,8 @@ module: go_module
 short_description: Download a Go module from a Go module proxy, verified by the checksum database, and optionally install it
 version_added: 0.2.0
 description:
+  - The go command O(go_bin) downloads (any Go >= 1.13) and, with O(install_package), builds; empty means the first C(go)
+    found in C(PATH), C(/usr/local/go/bin/go), C(/usr/lib/go/bin/go).
   - Downloads O(name)@O(version) with the go command (C(go mod download -json)) into the module cache O(cache_dir). The go
     command checks the zip against the checksum database O(gosumdb) before it keeps it; this module never turns that off.
     C(GOSUMDB=off) - as O(gosumdb), in the environment or in the go command's C(go env -w) file - is refused.
@@ -26,6 +28,8 @@ description:
     stays as it was. A O(dest) that already records this module version is left alone without asking the proxy.
   - Errors say whether the proxy does not have the version (and which versions it lists), the checksum database disagrees
     (a tampered mirror), or the proxy could not be reached.
+extends_documentation_fragment:
+  - kubedebug.lab.goproxy
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 options:
@@ -39,28 +43,6 @@ options:
         a query such as V(latest) is resolved by the proxy.
     type: str
     required: true
-  go_bin:
-    description:
-      - The go command that downloads (any Go >= 1.13) and, with O(install_package), builds. Empty means the first C(go)
-        found in C(PATH), C(/usr/local/go/bin/go), C(/usr/lib/go/bin/go).
-    type: path
-  goproxy:
-    description:
-      - GOPROXY to download through - the public proxy, or a company's mirror (V(https://goproxy.example.com)). A mirror
-        that serves C(/sumdb/sum.golang.org/) lets the go command reach the checksum database through it.
-      - Empty means the host's GOPROXY (environment or C(go env -w)), which is V(https://proxy.golang.org,direct) unless set.
-    type: str
-    default: ""
-  gosumdb:
-    description:
-      - The checksum database (GOSUMDB), for example V(sum.golang.org) or V(sum.golang.org https://mirror.example.com/sumdb/sum.golang.org).
-        V(off) is refused.
-      - Empty means the host's GOSUMDB, which is V(sum.golang.org) unless set.
-    type: str
-    default: ""
-  cache_dir:
-    description: The module cache (GOMODCACHE) to download into. Empty means the host's (C(go env GOMODCACHE)).
-    type: path
   expected_sum:
     description: The C(h1:) hash the module zip must have (its C(go.sum) line), a pin besides the checksum database.
     type: str
@@ -290,7 +272,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
-from ansible_collections.kubedebug.lab.plugins.module_utils._goproxy import fetch, find_go, read_stamp
+from ansible_collections.kubedebug.lab.plugins.module_utils._goproxy import GOPROXY_ARG_SPEC, fetch, find_go, read_stamp
 
 DEFAULT_GO = ("go", "/usr/local/go/bin/go", "/usr/lib/go/bin/go")
 
@@ -304,12 +286,9 @@ def _describe(stamp):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            GOPROXY_ARG_SPEC,
             name=dict(type="str", required=True),
             version=dict(type="str", required=True),
-            go_bin=dict(type="path"),
-            goproxy=dict(type="str", default=""),
-            gosumdb=dict(type="str", default=""),
-            cache_dir=dict(type="path"),
             expected_sum=dict(type="str"),
             dest=dict(type="path"),
             replace=dict(type="bool", default=False),

@@ -27,8 +27,13 @@ description:
     its C(h1:) checksum.
   - The tree is assembled beside O(dest) and renamed into place when complete. An existing O(dest) is never written over
     (a complete tree of the same version is left as it is, edits included; anything else fails).
+  - The go command O(go_bin) downloads (any Go >= 1.21; the tree's own Go is fetched for the vendoring when this is
+    another version); empty means the first Go >= 1.21 of C(go) on PATH, C(/opt/kubedebug/go/current/bin/go),
+    C(/usr/local/go/bin/go), C(/usr/lib/go/bin/go).
   - What a module zip cannot give back is reported in RV(not_restored) (C(hack/tools), an unpublished nested module) and
     RV(omitted_modules) (example staging repositories the proxy does not serve; dropped from C(go.work), nothing imports them).
+extends_documentation_fragment:
+  - kubedebug.lab.goproxy
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 options:
@@ -40,24 +45,6 @@ options:
     description: Where the tree goes, for example C(/var/cache/kubedebug/src/kubernetes-v1.37.2).
     type: path
     required: true
-  go_bin:
-    description:
-      - A go command to download with (any Go >= 1.21; the tree's own Go is fetched for the vendoring when this is another
-        version). Empty means the newest of C(go) on PATH, C(/opt/kubedebug/go/current/bin/go), C(/usr/local/go/bin/go),
-        C(/usr/lib/go/bin/go).
-    type: path
-  goproxy:
-    description: The Go module proxy (a company mirror works). Empty means the host's C(GOPROXY), else C(https://proxy.golang.org,direct).
-    type: str
-    default: ""
-  gosumdb:
-    description: The checksum database. Empty means the host's C(GOSUMDB), else C(sum.golang.org). V(off) is refused.
-    type: str
-    default: ""
-  cache_dir:
-    description: The module cache (C(GOMODCACHE)) the downloads go to. Empty means the go command's default.
-    type: path
-    default: ""
   optional_modules:
     description:
       - Staging modules that may be left out when the proxy does not serve them. Only repositories no component imports belong here.
@@ -142,17 +129,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _k8sproxy
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._goproxy import GOPROXY_ARG_SPEC
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            GOPROXY_ARG_SPEC,
             version=dict(type="str", required=True),
             dest=dict(type="path", required=True),
-            go_bin=dict(type="path"),
-            goproxy=dict(type="str", default=""),
-            gosumdb=dict(type="str", default=""),
-            cache_dir=dict(type="path", default=""),
             optional_modules=dict(type="list", elements="str", default=list(_k8sproxy.EXAMPLE_REPOS)),
         ),
         supports_check_mode=True,

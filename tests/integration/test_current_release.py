@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 import yaml
@@ -52,10 +51,8 @@ def version_stamp(binary):
 
 
 @pytest.fixture(scope="module")
-def work():
-    d = tempfile.mkdtemp(prefix="kd-current-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def work(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("current"))
 
 
 @pytest.fixture(scope="module")
