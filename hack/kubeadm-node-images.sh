@@ -3,16 +3,17 @@
 # and save them as one tarball for `ctr -n k8s.io images import` on a node.
 # Nothing is pulled (no registry is reachable): every image is made here.
 #
-#   hack/kubeadm-node-images.sh SRC_TREE BIN_DIR KUBEADM_CONFIG OUT_DIR
+#   hack/kubeadm-node-images.sh SRC_TREE BIN_DIR ETCD KUBEADM_CONFIG OUT_DIR
 #
 # SRC_TREE        the Kubernetes tree (build/pause/linux/pause.c is compiled)
 # BIN_DIR         debug-built kube-apiserver, kube-controller-manager,
 #                 kube-scheduler and kubeadm (kubedebug.lab.k8s_build's output)
+# ETCD            a statically linked etcd binary
 # KUBEADM_CONFIG  the kubeadm config the node is initialised with: the image
 #                 names come from `BIN_DIR/kubeadm config images list --config`
 # OUT_DIR         receives images-<key>.tar and images-<key>.list
 #
-# The key is a hash of every input (binaries, etcd and its libraries, pause.c,
+# The key is a hash of every input (binaries, etcd, pause.c,
 # the image list, this script): a rerun with the same inputs builds nothing.
 # Prints the tarball's path on stdout; "built" or "reused" on stderr.
 #
@@ -22,27 +23,25 @@
 #       distroless upstream images, no shell, no libc.
 #   pause   the tree's pause.c compiled with gcc -static (as its Makefile does),
 #           FROM scratch.
-#   etcd    Debian's etcd (dynamically linked against glibc) with exactly the
-#           libraries `ldd` lists (glibc, the loader), FROM scratch: the shape
-#           of a distroless/base image. It is etcd 3.4.23 from Debian, tagged
-#           as the kubeadm config names it.
-# coredns and kube-proxy are not built: the node skips those addons.
+#   etcd    the static etcd given (CGO_ENABLED=0), FROM scratch, tagged as the
+#           kubeadm config names it.
+# coredns and kube-proxy are not built: the node's kubeadm config disables
+# those addons (kubeadm does not list their images then).
 set -euo pipefail
 
-if (($# != 4)); then
-  echo "usage: $0 SRC_TREE BIN_DIR KUBEADM_CONFIG OUT_DIR" >&2
+if (($# != 5)); then
+  echo "usage: $0 SRC_TREE BIN_DIR ETCD KUBEADM_CONFIG OUT_DIR" >&2
   exit 2
 fi
-src=$1 bin=$2 config=$3 out=$4
-etcd_bin=${KUBEADM_NODE_ETCD:-/usr/bin/etcd}
+src=$1 bin=$2 etcd_bin=$3 config=$4 out=$5
 pause_c=$src/build/pause/linux/pause.c
 
 for f in "$pause_c" "$bin/kubeadm" "$bin/kube-apiserver" "$bin/kube-controller-manager" "$bin/kube-scheduler" "$etcd_bin" "$config"; do
-  [[ -f $f ]] || { echo "$0: $f is missing (build it with kubedebug.lab.k8s_build / install etcd-server)" >&2; exit 1; }
+  [[ -f $f ]] || { echo "$0: $f is missing (build it with kubedebug.lab.k8s_build, etcd with CGO_ENABLED=0)" >&2; exit 1; }
 done
-for b in kube-apiserver kube-controller-manager kube-scheduler; do
-  if ! file -b "$bin/$b" | grep -q 'statically linked'; then
-    echo "$0: $bin/$b is not statically linked: it cannot run in a FROM scratch image" >&2
+for b in "$bin/kube-apiserver" "$bin/kube-controller-manager" "$bin/kube-scheduler" "$etcd_bin"; do
+  if ! file -b "$b" | grep -q 'statically linked'; then
+    echo "$0: $b is not statically linked: it cannot run in a FROM scratch image (build it with CGO_ENABLED=0)" >&2
     exit 1
   fi
 done
@@ -52,11 +51,10 @@ exec 9>"$out/.lock"
 flock 9
 
 images=$("$bin/kubeadm" config images list --config "$config")
-mapfile -t libs < <(ldd "$etcd_bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
 key=$(
   {
     echo "$images"
-    sha256sum "$pause_c" "$bin"/kube-apiserver "$bin"/kube-controller-manager "$bin"/kube-scheduler "$etcd_bin" "${libs[@]}" | cut -d' ' -f1
+    sha256sum "$pause_c" "$bin"/kube-apiserver "$bin"/kube-controller-manager "$bin"/kube-scheduler "$etcd_bin" | cut -d' ' -f1
     gcc --version | head -1
     sha256sum "$0" | cut -d' ' -f1
   } | sha256sum | cut -c1-16
@@ -86,10 +84,10 @@ build() {  # build REF CONTEXT: docker build of CONTEXT/Dockerfile tagged REF
   built+=("$1")
 }
 
-static_image() {  # static_image REF BINARY
+static_image() {  # static_image REF BINARY [PATH]: FROM scratch, BINARY (default BIN_DIR/BINARY) in /usr/local/bin
   local ctx=$work/$2
   mkdir -p "$ctx"
-  ln "$bin/$2" "$ctx/$2" 2>/dev/null || cp "$bin/$2" "$ctx/$2"
+  ln "${3:-$bin/$2}" "$ctx/$2" 2>/dev/null || cp "${3:-$bin/$2}" "$ctx/$2"
   printf 'FROM scratch\nENV PATH=/usr/local/bin:/usr/bin:/bin\nCOPY %s /usr/local/bin/%s\nENTRYPOINT ["/usr/local/bin/%s"]\n' "$2" "$2" "$2" >"$ctx/Dockerfile"
   build "$1" "$ctx"
 }
@@ -103,22 +101,12 @@ for ref in $images; do
       static_image "$ref" "$name" ;;
     pause)
       mkdir -p "$work/pause"
-      pause_version=$(awk '$1 == "TAG" && $2 == "=" {print $3; exit}' "$src/build/pause/Makefile")
+      pause_version=$(awk '$1 == "TAG" && ($2 == "=" || $2 == "?=") {print $3; exit}' "$src/build/pause/Makefile")
       gcc -Os -Wall -Werror -static -DVERSION="v${pause_version:-unknown}-kubedebug" -o "$work/pause/pause" "$pause_c"
       printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$work/pause/Dockerfile"
       build "$ref" "$work/pause" ;;
     etcd)
-      root=$work/etcd/rootfs
-      mkdir -p "$root/usr/local/bin" "$root/tmp" "$root/var/lib/etcd"
-      cp "$etcd_bin" "$root/usr/local/bin/etcd"
-      for l in "${libs[@]}"; do
-        mkdir -p "$root$(dirname "$l")"
-        cp -L "$l" "$root$l"
-      done
-      printf 'FROM scratch\nENV PATH=/usr/local/bin:/usr/bin:/bin\nCOPY rootfs/ /\nENTRYPOINT ["/usr/local/bin/etcd"]\n' >"$work/etcd/Dockerfile"
-      build "$ref" "$work/etcd" ;;
-    coredns|kube-proxy)
-      continue ;;  # addons the node skips
+      static_image "$ref" etcd "$etcd_bin" ;;
     *)
       echo "$0: kubeadm lists $ref, which this script does not know how to build" >&2
       exit 1 ;;
