@@ -175,6 +175,7 @@ def test_copy_module_tree_modes(tmp_path):
     (src / "hack" / "lib").chmod(0o555)
     dst = tmp_path / "tree"
     kp.copy_module_tree(str(src), str(dst))
+
     def mode(p):
         return stat.S_IMODE(os.stat(p).st_mode)
     assert mode(dst / "hack" / "build.sh") == 0o755
@@ -240,12 +241,12 @@ def test_commit_tree_is_a_clean_checkout_of_the_tag_and_deterministic(tmp_path, 
     b = kp.commit_tree(_small_tree(tmp_path / "b"), "v1.37.2", "2026-10-27T12:01:04Z")
     assert a and a == b  # the same files and release date give the same commit on every machine
     git = ["git", "-C", str(tmp_path / "a")]
-    assert subprocess.run(git + ["describe", "--tags", "--exact-match"], capture_output=True, text=True).stdout.strip() == "v1.37.2"
-    assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""  # marker excluded
-    files = subprocess.run(git + ["ls-files", "-s"], capture_output=True, text=True).stdout
+    assert subprocess.run(git + ["describe", "--tags", "--exact-match"], capture_output=True, text=True, check=True).stdout.strip() == "v1.37.2"
+    assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True, check=True).stdout == ""  # marker excluded
+    files = subprocess.run(git + ["ls-files", "-s"], capture_output=True, text=True, check=True).stdout
     assert "100755" in [line.split()[0] for line in files.splitlines() if line.endswith("hack/x.sh")]
     assert "_output" not in files and kp.MARKER not in files
-    body = subprocess.run(git + ["log", "--format=%an <%ae>%n%B"], capture_output=True, text=True).stdout
+    body = subprocess.run(git + ["log", "--format=%an <%ae>%n%B"], capture_output=True, text=True, check=True).stdout
     assert body.startswith("kubedebug.lab <kubedebug@localhost>") and "Not the upstream commit" in body
     c = kp.commit_tree(_small_tree(tmp_path / "c"), "v1.37.2", "2026-10-28T00:00:00Z")
     assert c != a  # the date is part of it
