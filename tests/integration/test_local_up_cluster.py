@@ -80,6 +80,9 @@ def lab(tmp_path_factory):
     ports = dict(secure=free_port(), etcd=free_port(), peer=free_port(), dlv=free_port())
     assert len(set(ports.values())) == 4
     ev = {
+        # The local inventory's default release is the current one; this test is v1.20.2's (Debian's tree,
+        # Go and Delve): its builds land in k8s_build's default state dir, where DEBUG_BINARY is.
+        "kubedebug_lab_version": "v1.20.2",
         "local_up_cluster_start_mode": "nokubelet",
         "local_up_cluster_secure_port": ports["secure"],
         "local_up_cluster_etcd_port": ports["etcd"],
