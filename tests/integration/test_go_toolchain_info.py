@@ -18,14 +18,14 @@ from tests.toolchains import current_go, debian_go, go_env
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_module(tmp_path, args):
-    """Run kubedebug.lab.go_toolchain_info once; return (rc, task result)."""
+def run_module(tmp_path, args, check_mode=False):
+    """Run kubedebug.lab.go_toolchain_info once (in check mode if asked); return (rc, task result)."""
     play = [
         {
             "name": "go_toolchain_info",
             "hosts": "localhost",
             "gather_facts": False,
-            "tasks": [{"name": "call", "kubedebug.lab.go_toolchain_info": args}],
+            "tasks": [{"name": "call", "kubedebug.lab.go_toolchain_info": args, "check_mode": check_mode}],
         }
     ]
     path = tmp_path / "play.yml"
@@ -132,3 +132,15 @@ def test_extra_compat_rows_admit_a_newer_delve(tmp_path):
     )
     assert rc == 0, r
     assert (r["delve_go_min"], r["delve_go_max"]) == ("1.26", "1.28")
+
+
+def test_missing_builder_go_in_check_mode_is_left_to_the_real_run(tmp_path):
+    """molecule/install's check.yml: the go role has not installed the builder yet, so only the real run can read it."""
+    args = {"go_version": "1.26.10", "delve_version": "1.27.2", "build_go_bin": str(tmp_path / "go" / "bin" / "go"),
+            "delve_build_go_min": {"1.27.2": "1.25.0"}}
+    rc, r = run_module(tmp_path, args, check_mode=True)
+    assert rc == 0, r
+    assert r["delve_version"] == "1.27.2" and "build_go_version" not in r
+    assert any("is not there (check mode" in w for w in r.get("warnings", [])), r
+    rc, r = run_module(tmp_path, args)
+    assert rc != 0 and "does not exist" in r["msg"], r
