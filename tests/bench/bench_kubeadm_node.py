@@ -75,7 +75,8 @@ def cold_etcd(go, go_version):
         with open(book, "w") as f:
             yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
                 {"ansible.builtin.include_tasks": os.path.join(SCENARIO, "tasks", "etcd.yml")}]}], f)
-        extra = {"go_bin": go, "go_installed_version": go_version, "kubeadm_node_etcd_version": VARS["kubeadm_node_etcd_version"],
+        extra = {"ansible_python_interpreter": sys.executable, "go_bin": go, "go_installed_version": go_version,
+                 "kubeadm_node_etcd_version": VARS["kubeadm_node_etcd_version"],
                  "__kubeadm_etcd_dir": os.path.join(tmp, "etcd"),
                  "__kubeadm_etcd_env": {"GOTOOLCHAIN": "local", "GOWORK": "off", "GOFLAGS": "", "GONOSUMDB": "", "GONOSUMCHECK": "",
                                         "GOPRIVATE": "", "GOINSECURE": "", "GONOPROXY": "", "GOMODCACHE": os.path.join(tmp, "gomod")}}
