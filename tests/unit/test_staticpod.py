@@ -231,6 +231,8 @@ arg_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_charact
     style=st.sampled_from(["ours", "block", "flow", "json"]),
 )
 def test_rewrite_passes_every_argument_unchanged(command, args, style):
+    # a container that already runs dlv* is refused (test_hand_made_dlv_command_is_refused), not rewritten
+    assume(not command or not os.path.basename(command[0]).startswith("dlv"))
     pod = minimal_pod(command=command, args=args)
     if style == "ours":
         raw = sp.render_yaml(pod).encode()
@@ -795,3 +797,11 @@ def test_plain_scalars_are_typed_as_the_kubelet_types_them(scalar, kubelet_reads
             sp.container_argv(sp.parse(raw)["spec"]["containers"][0])  # parse (not YAML) or container_argv (not a string)
     else:
         assert sp.container_argv(sp.parse(raw)["spec"]["containers"][0])[2][-1] == kubelet_reads
+
+
+@pytest.mark.parametrize("command", [["dlv"], ["dlv-1.27", "exec", "/b/comp"]])  # a full path: test_hand_made_dlv_manifest_is_refused
+def test_hand_made_dlv_command_is_refused(command):
+    pod = minimal_pod(command=command)
+    with pytest.raises(KubedebugError) as e:
+        sp.plan_debug(pod, dict(binary="/b/comp", dlv_host_path="/b/dlv"), "0" * 64, "/bk")
+    assert "already runs %s" % command[0] in str(e.value) and "changed by hand" in e.value.hint
