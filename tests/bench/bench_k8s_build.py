@@ -1,6 +1,7 @@
 """Role build vs raw `make`, side by side on the same tree, and a no-op rerun of the role.
 
     python tests/bench/bench_k8s_build.py [--tree DIR] [--component kube-apiserver] [--rounds N] [--warm]
+    python tests/bench/bench_k8s_build.py --noop-only     # no-op reruns on the lab's build only (after make lab)
 
 The default tree is the lab's release (inventories/local: the current release from the Go
 module proxy, built by its own Go from /opt/kubedebug/go); --tree/--go pick another (Debian's
@@ -106,6 +107,31 @@ def reset(tree, cold):
             shutil.rmtree(os.path.join(tree, d), ignore_errors=True)
 
 
+def noop_only(a):
+    """No-op reruns of the role on the lab's build, as `make lab` leaves it: the stamp matches, nothing is built."""
+    import statistics
+
+    release = lab_release()
+    state = os.path.join(CACHE, "build", release)
+    go = a.go or tree_go(a.tree)
+    extra = {"k8s_build_source_dir": a.tree, "k8s_build_components": [a.component], "k8s_build_state_dir": state,
+             "k8s_build_compress_dwarf": False, "k8s_build_go_bin": go, "k8s_build_check_dlv": False}
+    if not os.path.exists(os.path.join(state, "bin", a.component)):
+        sys.exit("no %s build of %s in %s: run `make lab` first" % (release, a.component, state))
+    times = []
+    with tempfile.TemporaryDirectory(prefix="kd-bench-") as tmp:
+        for i in range(max(a.rounds, 3)):
+            dt, out = playbook("k8s_build.yml", extra, tmp)
+            changed = [line for line in out.splitlines() if " changed=" in line][-1].split("changed=")[1].split()[0]
+            if changed != "0":  # a build or a patch reports changed
+                sys.exit("round %d was not a no-op (changed=%s): the lab's build is stale?\n%s" % (i + 1, changed, out[-3000:]))
+            times.append(dt)
+            print("no-op round %d: %.2f s (changed=%s)" % (i + 1, dt, changed), flush=True)
+    print("")
+    print("k8s_build no-op rerun (%s, %s, %d rounds): median %.2f s, min %.2f s, max %.2f s (target < 5 s; whole "
+          "ansible-playbook run)" % (a.component, a.tree, len(times), statistics.median(times), min(times), max(times)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tree", default=os.path.join(CACHE, "src", "kubernetes-" + lab_release()))
@@ -113,7 +139,12 @@ def main():
     ap.add_argument("--component", default="kube-apiserver")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--warm", action="store_true")
+    ap.add_argument("--noop-only", action="store_true",
+                    help="only time no-op reruns of the role on the lab's own build (tree, state dir and settings of "
+                         "inventories/local); needs `make lab` (or k8s-debug-build.yml) first")
     a = ap.parse_args()
+    if a.noop_only:
+        return noop_only(a)
     if not os.path.isfile(os.path.join(a.tree, "Makefile")):
         sys.exit("%s is not a Kubernetes tree: run `ansible-playbook playbooks/k8s-debug-build.yml` (the lab's release) "
                  "or give --tree" % a.tree)
@@ -143,7 +174,8 @@ def main():
                     t["role"] = playbook("k8s_build.yml", extra, tmp)[0]
                     # right away: a later raw make regenerates the zz_generated files (new mtimes), which
                     # rightly makes the next role run rebuild
-                    noop, out = playbook("k8s_build.yml", extra, tmp)
+                    # (without result_file: the test playbook's copy of the result is not the role's work)
+                    noop, out = playbook("k8s_build.yml", {k: v for k, v in extra.items() if k != "result_file"}, tmp)
             with open(result) as f:
                 make_s = float(json.load(f)[a.component]["build_seconds"])
             changed = [line for line in out.splitlines() if " changed=" in line]
