@@ -42,7 +42,8 @@ do_sanity() {
 }
 
 do_integration() {
-  stage pytest-integration pytest_dir -q -x tests/integration
+  # the slowest tests are printed: the stage is most of the cold CI time (docs/development.md)
+  stage pytest-integration pytest_dir -q -x --durations=15 tests/integration
 }
 
 do_molecule() {
