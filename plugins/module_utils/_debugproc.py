@@ -30,7 +30,7 @@ import re
 import signal
 import time
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _dlv_rpc, _elf, _procfs, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _dlv_rpc, _elf, _goversion, _procfs, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell, to_systemd, to_systemd_environment
 from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, parse_listen, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
@@ -56,6 +56,29 @@ def kube_version(exe, run):
     rc, out, err = run([exe, "--version"])
     m = _VERSION.search(out + err) if rc == 0 else None
     return m.group(1) if m else None
+
+
+_DLV_VERSION = re.compile(r"Version:\s*v?(\d+\.\d+\.\d+)")
+
+
+def go_of(exe):
+    """The Go release that built exe (``1.26.10``, from its .go.buildinfo), or None."""
+    try:
+        with _elf.ElfFile(exe) as elf:
+            version, _mod = _debuginfo.read_buildinfo(elf)
+        return str(_goversion.GoVersion.parse((version or "").split()[0]))
+    except (KubedebugError, _elf.ElfFormatError, OSError, IndexError, ValueError):
+        return None
+
+
+def check_dlv(dlv, binary, run):
+    """Fail now, before anything is stopped, when dlv cannot debug binary (its Delve release, or the Go that built
+    dlv, against the Go that built binary). What cannot be read is left to dlv."""
+    if not os.path.isabs(dlv):
+        return
+    rc, out, _err = run([dlv, "version"])
+    m = _DLV_VERSION.search(out) if rc == 0 else None
+    _goversion.check_dlv_for_program(dlv, m.group(1) if m else None, go_of(dlv), binary, go_of(binary))
 
 
 def unit_name(component):
@@ -197,7 +220,7 @@ def start_original(original, log_dir, component):
     return pid, log
 
 
-def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None):
+def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None, dlv_check=None):
     """Replace the selected process with dlv running the debug binary. Returns a result dict.
 
     ``while_loading(binary)`` (optional) runs once dlv has started, while it reads the binary; what it returns is
@@ -249,6 +272,8 @@ def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None):
                 "the debug binary %s is %s but the running %s is %s" % (binary, have or "of unknown version", component, want or "of unknown version"),
                 hint="Build the debug binary from the same version (kubedebug.lab.k8s_build), or set force_version_mismatch: true knowingly",
             )
+    if dlv_check is not None:
+        dlv_check(params.get("dlv_path") or "dlv", binary)
     if _supervise.port_in_use(built["host"], built["port"]):
         raise KubedebugError(
             "port %s is already in use: dlv could not listen there" % built["listen"],
@@ -529,7 +554,8 @@ def run_module(module, p, while_loading=None):
         if p["binary"] and not os.access(p["binary"], os.X_OK):
             raise KubedebugError("debug binary %s does not exist or is not executable" % p["binary"],
                                  hint="Build it with the kubedebug.lab.k8s_build role")
-        result = debug(p, sup, main_pid_of=None, version_of=lambda exe: kube_version(exe, module.run_command), while_loading=while_loading)
+        result = debug(p, sup, main_pid_of=None, version_of=lambda exe: kube_version(exe, module.run_command), while_loading=while_loading,
+                       dlv_check=lambda dlv, binary: check_dlv(dlv, binary, module.run_command))
     else:
         result = restore(p, sup)
     for w in result.pop("warnings", []):

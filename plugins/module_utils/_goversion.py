@@ -412,3 +412,30 @@ def parse_go_version_output(text):
             output=(text or "").strip(),
         )
     return GoVersion.parse(m.group(1))
+
+
+def check_dlv_for_program(dlv, delve, dlv_build_go, program, program_go, table=None):
+    """Raise KubedebugError unless dlv (Delve ``delve``, itself built by Go ``dlv_build_go``) can debug ``program``
+    (built by Go ``program_go``): what dlv would otherwise refuse only after it started ("Version of Delve is too old
+    for Go version ..."), when the component it replaces has already been stopped.
+
+    Unknown versions (None), and a Delve newer than the table, are not refused: dlv decides then.
+    """
+    if not delve or not program_go:
+        return
+    try:
+        delve_go_range(delve, table)
+    except KubedebugError:
+        return  # a Delve the table does not know: dlv decides
+    target = GoVersion.parse(program_go)
+    try:
+        check_pair(delve, target, table)
+        if dlv_build_go:
+            check_delve_build(delve, target, GoVersion.parse(dlv_build_go), table=table)
+    except KubedebugError as e:
+        raise KubedebugError(
+            "%s (Delve %s) cannot debug %s (built by Go %s): %s" % (dlv, delve, program, program_go, e.msg),
+            "Use a dlv that supports Go %s - the one the kubedebug.lab.delve role installed for that Go (its delve_bin; "
+            "debug_component_dlv_path, or dlv_path of the module). Nothing was stopped" % target.minor_str,
+            dlv=dlv, delve_version=str(delve), program=program, program_go=str(program_go),
+        ) from None

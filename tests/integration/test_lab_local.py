@@ -1,6 +1,6 @@
 """Issue 4 acceptance on this machine, for real: `make lab`'s playbook sets up
-the tools, takes Kubernetes v1.20.2 from Debian's source package, builds a
-debug kube-apiserver, starts etcd and the apiserver, relaunches the apiserver
+the tools, takes the lab's release (inventories/local: v1.37.2 from the Go
+module proxy, its Go and Delve) and builds a debug kube-apiserver, starts etcd and the apiserver, relaunches the apiserver
 under dlv, and a breakpoint in the GET handler is hit by `kubectl get namespace
 default`. A second run changes nothing; restore brings back the original with a
 byte-identical /proc/PID/cmdline; the apiserver serves throughout."""
@@ -110,3 +110,29 @@ def _safe_cmdline(pid):
         return cmdline(pid)
     except OSError:
         return None
+
+
+def apiserver_pid(argv):
+    want = b"".join(a.encode() + b"\0" for a in argv)
+    same = [int(p) for p in os.listdir("/proc") if p.isdigit() and _safe_cmdline(int(p)) == want]
+    assert len(same) == 1, same
+    return same[0]
+
+
+def test_debug_playbook_on_its_own_after_the_lab(lab):
+    """What a user runs after `make lab`: debug-apiserver.yml alone (no install roles in that run) takes the dlv
+    the lab installed for its release; a dlv that cannot debug the binary's Go is refused before anything stops."""
+    original = json.load(open(STATE))["original"]
+    playbook("playbooks/restore.yml")
+    pid = apiserver_pid(original["argv"])
+    rc, out = playbook("playbooks/debug-apiserver.yml", "-e", "debug_component_dlv_path=/usr/bin/dlv", check=False)
+    assert rc != 0
+    assert "/usr/bin/dlv (Delve 1.20.2) cannot debug" in out and "Nothing was stopped" in out, out[-3000:]
+    assert "Traceback" not in out
+    assert apiserver_pid(original["argv"]) == pid and not os.path.exists(STATE)
+    assert wait_healthy() == "200"
+    rc, out = playbook("playbooks/debug-apiserver.yml", "-e", "debug_component_smoke=true")
+    assert "stopped at" in out
+    record = json.load(open(STATE))
+    assert os.path.realpath(record["dlv_argv"][0]).startswith("/opt/kubedebug/delve/"), record["dlv_argv"][0]
+    assert wait_healthy() == "200"

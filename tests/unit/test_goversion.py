@@ -10,6 +10,7 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._errors import Kubed
 from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import (
     DELVE_GO_SUPPORT,
     GoVersion,
+    check_dlv_for_program,
     check_pair,
     compat_table,
     delve_go_range,
@@ -400,3 +401,28 @@ def test_check_delve_build_accepts(delve, target, builder):
     from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import check_delve_build
 
     assert str(check_delve_build(delve, target, builder, _BUILD_MIN.get(delve), _BUILD_MIN)) == builder
+
+
+@pytest.mark.parametrize("delve, dlv_go, program_go, words", [
+    ("1.20.2", "1.19.8", "1.26.10", ["/x/dlv (Delve 1.20.2) cannot debug /b/kube-apiserver (built by Go 1.26.10)",
+                                     "Delve 1.20.2 is too old for Go 1.26.10", "supports Go 1.26", "Nothing was stopped"]),
+    ("1.27.2", "1.24.13", "1.26.10", ["cannot debug", "DWARF 5"]),
+    ("1.27.2", None, "1.19.8", ["Go 1.19.8 is too old for Delve 1.27.2"]),
+])
+def test_dlv_that_cannot_debug_the_program_is_refused(delve, dlv_go, program_go, words):
+    with pytest.raises(KubedebugError) as e:
+        check_dlv_for_program("/x/dlv", delve, dlv_go, "/b/kube-apiserver", program_go)
+    for w in words:
+        assert w in str(e.value)
+    assert e.value.details["program_go"] == program_go
+
+
+@pytest.mark.parametrize("delve, dlv_go, program_go", [
+    ("1.27.2", "1.26.10", "1.26.10"),
+    ("1.20.2", "1.19.8", "1.19.8"),
+    ("1.99.0", "1.30.0", "1.30.1"),  # a Delve newer than the table: dlv decides
+    (None, "1.26.10", "1.26.10"),  # versions that could not be read: dlv decides
+    ("1.27.2", "1.26.10", None),
+])
+def test_dlv_that_can_debug_or_is_unknown_passes(delve, dlv_go, program_go):
+    assert check_dlv_for_program("/x/dlv", delve, dlv_go, "/b/x", program_go) is None
