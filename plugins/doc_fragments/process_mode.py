@@ -42,7 +42,12 @@ options:
     description: C(user@host) for the C(ssh -L) tunnel command the module returns.
     type: str
   binary:
-    description: The debug-built binary dlv runs. Defaults to the running executable.
+    description:
+      - The debug-built binary dlv runs. Defaults to the running executable.
+      - Before anything is stopped, the Go that built it (its C(.go.buildinfo)) is checked against the Delve release
+        of O(dlv_path) and the Go that built dlv (a dlv built with Go before 1.25 cannot read the DWARF 5 of Go 1.25
+        and later); a dlv that cannot debug it fails the task. Versions that cannot be read, and Delve releases newer
+        than the collection's table, are left to dlv.
     type: path
   version_check:
     description:
