@@ -30,7 +30,7 @@ import re
 import signal
 import time
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _dlv_rpc, _elf, _goversion, _procfs, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _dlv_rpc, _elf, _goversion, _k8stree, _procfs, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell, to_systemd, to_systemd_environment
 from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, parse_listen, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
@@ -58,9 +58,6 @@ def kube_version(exe, run):
     return m.group(1) if m else None
 
 
-_DLV_VERSION = re.compile(r"Version:\s*v?(\d+\.\d+\.\d+)")
-
-
 def go_of(exe):
     """The Go release that built exe (``1.26.10``, from its .go.buildinfo), or None."""
     try:
@@ -77,8 +74,8 @@ def check_dlv(dlv, binary, run):
     if not os.path.isabs(dlv):
         return
     rc, out, _err = run([dlv, "version"])
-    m = _DLV_VERSION.search(out) if rc == 0 else None
-    _goversion.check_dlv_for_program(dlv, m.group(1) if m else None, go_of(dlv), binary, go_of(binary))
+    delve = _k8stree.parse_dlv_version(out) if rc == 0 else None
+    _goversion.check_dlv_for_program(dlv, _goversion.delve_str(delve[:3]) if delve else None, go_of(dlv), binary, go_of(binary))
 
 
 def unit_name(component):
