@@ -25,12 +25,18 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._errors import Kubed
 _K8S_ROOT = re.compile(r"^(.*?/?k8s\.io/kubernetes)(/|$)")
 
 
-def remote_source_root(main_package_dir, main_package="cmd"):
-    """The tree root as recorded in the binary, from the main package's recorded directory.
+def remote_source_root(main_package_dir, main_package="cmd", main_path=None, module_path=None):
+    """The tree (or module) root as recorded in the binary, from the main package's recorded directory.
 
     ``_output/local/go/src/k8s.io/kubernetes/cmd/kube-apiserver`` ->
     ``_output/local/go/src/k8s.io/kubernetes``; an absolute checkout path
-    ``/src/kubernetes/cmd/kube-apiserver`` -> ``/src/kubernetes``.
+    ``/src/kubernetes/cmd/kube-apiserver`` -> ``/src/kubernetes``. With the
+    build info's main package and module paths (module builds: an operator, a
+    current Kubernetes tree), the root is the module's directory exactly: the
+    main package's directory less the package's path inside the module
+    (``/src/op`` for ``example.com/op`` whose main package is the module
+    itself; ``/root/go/pkg/mod/example.com/op@v1.2.0`` for a build from the
+    module cache).
     """
     if not main_package_dir:
         raise KubedebugError(
@@ -38,6 +44,12 @@ def remote_source_root(main_package_dir, main_package="cmd"):
             hint="Was it built with -trimpath and stripped of DWARF? Rebuild it with kubedebug.lab.k8s_build",
         )
     d = main_package_dir.rstrip("/")
+    if main_path and module_path and (main_path == module_path or main_path.startswith(module_path + "/")):
+        inner = main_path[len(module_path):].strip("/")
+        if not inner:
+            return d
+        if d.endswith("/" + inner) or d == inner:
+            return d[: len(d) - len(inner)].rstrip("/") or "/"
     m = _K8S_ROOT.match(d)
     if m:
         return m.group(1)
@@ -48,8 +60,53 @@ def remote_source_root(main_package_dir, main_package="cmd"):
     return posixpath.dirname(d)
 
 
-def vscode_configuration(name, host, port, local_root, remote_root):
-    """One launch.json configuration attaching vscode-go to a headless dlv."""
+# Kubernetes' GOPATH layout (v1.29 and older: the build's GOPATH is
+# _output/local/go and the tree is linked at src/k8s.io/kubernetes): code of a
+# staging repository is compiled, and recorded in the DWARF, under
+# vendor/k8s.io/NAME, a link to staging/src/k8s.io/NAME, where developers edit
+# it. A breakpoint set by the staging path binds only with a mapping of its own,
+# ahead of the tree root's. Current trees build in workspace mode and record
+# staging/src/k8s.io/NAME itself: the root mapping covers them.
+GOPATH_TREE_SUFFIX = "_output/local/go/src/k8s.io/kubernetes"
+# Every repository published from staging/src/k8s.io in v1.20 to v1.29 (the
+# releases built in the GOPATH layout). Only staging repositories may be listed:
+# a vendored one (klog, utils, kube-openapi) mapped to staging/ would send the
+# IDE to a file the checkout does not have.
+GOPATH_STAGING_REPOS = (
+    "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go", "cloud-provider",
+    "cluster-bootstrap", "code-generator", "component-base", "component-helpers", "controller-manager", "cri-api",
+    "cri-client", "csi-translation-lib", "dynamic-resource-allocation", "endpointslice", "kms", "kube-aggregator",
+    "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet", "legacy-cloud-providers",
+    "metrics", "mount-utils", "pod-security-admission", "sample-apiserver", "sample-cli-plugin", "sample-controller",
+)
+
+
+def source_mappings(local_root, remote_root, staging_repos=None):
+    """substitutePath entries for a binary whose recorded root is ``remote_root``, most specific first.
+
+    delve applies the first entry that matches, in both directions (a
+    breakpoint's checkout path to the recorded one, a stopped frame's recorded
+    path back to the checkout), so the staging entries of the GOPATH layout
+    come before the root's: breakpoints by staging path bind, and frames of
+    staging code open the staging file. ``staging_repos`` (the names under
+    staging/src/k8s.io of the tree, when known) replaces the built-in list.
+    """
+    local_root = local_root.rstrip("/") or "/"
+    remote_root = remote_root.rstrip("/") or "/"
+    entries = []
+    if remote_root == GOPATH_TREE_SUFFIX or remote_root.endswith("/" + GOPATH_TREE_SUFFIX):
+        for name in sorted(set(staging_repos if staging_repos is not None else GOPATH_STAGING_REPOS)):
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
+                raise KubedebugError("staging repository name %r is not a directory name" % name,
+                                     hint="Give the names under staging/src/k8s.io, for example apiserver")
+            entries.append({"from": "%s/staging/src/k8s.io/%s" % (local_root, name),
+                            "to": "%s/vendor/k8s.io/%s" % (remote_root, name)})
+    entries.append({"from": local_root, "to": remote_root})
+    return entries
+
+
+def vscode_configuration(name, host, port, local_root, remote_root, mappings=None):
+    """One launch.json configuration attaching vscode-go to a headless dlv (``mappings``: source_mappings())."""
     return {
         "name": name,
         "type": "go",
@@ -58,7 +115,7 @@ def vscode_configuration(name, host, port, local_root, remote_root):
         "debugAdapter": "dlv-dap",
         "host": host,
         "port": int(port),
-        "substitutePath": [{"from": local_root, "to": remote_root}],
+        "substitutePath": mappings if mappings is not None else [{"from": local_root, "to": remote_root}],
         "showLog": False,
     }
 
@@ -125,6 +182,9 @@ IDE_ARG_SPEC = dict(
     local_root=dict(type="str", default="${workspaceFolder}"),
     remote_root=dict(type="str"),
     main_package_dir=dict(type="str"),
+    main_path=dict(type="str"),
+    main_module=dict(type="str"),
+    staging_repos=dict(type="list", elements="str"),
     vscode=dict(type="bool", default=True),
     goland=dict(type="bool", default=True),
 )
@@ -142,11 +202,13 @@ def _read_text(path):
 def write_configurations(p, check_mode=False, write=None):
     """Write (or, in check mode, compare) the VS Code and GoLand files for validated options ``p``.
     ``write(path, bytes)`` writes a file atomically. Returns the module result (diff always included)."""
-    remote = p["remote_root"] or remote_source_root(p["main_package_dir"])
+    remote = p["remote_root"] or remote_source_root(p["main_package_dir"], main_path=p.get("main_path"),
+                                                    module_path=p.get("main_module"))
+    mappings = source_mappings(p["local_root"], remote, p.get("staging_repos"))
     wanted = []
     if p["vscode"]:
         path = os.path.join(p["dest"], ".vscode", "launch.json")
-        conf = vscode_configuration(p["name"], p["host"], p["port"], p["local_root"], remote)
+        conf = vscode_configuration(p["name"], p["host"], p["port"], p["local_root"], remote, mappings)
         wanted.append((path, merge_launch_json(_read_text(path), conf)))
     if p["goland"]:
         path = os.path.join(p["dest"], ".run", safe_file_name(p["name"]) + ".run.xml")
@@ -166,4 +228,8 @@ def write_configurations(p, check_mode=False, write=None):
         "binary from a checkout at the same path as on your workstation (keep absolute paths, no -trimpath), or open the "
         "checkout so its files sit at the recorded paths." % (safe_file_name(p["name"]), remote)
     )
-    return dict(changed=any(f["changed"] for f in files), remote_root=remote, files=files, goland_note=note, diff=diffs)
+    if len(mappings) > 1:
+        note += (" The staging code is recorded under %s/vendor/k8s.io/NAME: in GoLand set a breakpoint by the vendor/ "
+                 "path (a link to staging/src/k8s.io/NAME in the checkout), or open the checkout at the recorded root." % remote)
+    return dict(changed=any(f["changed"] for f in files), remote_root=remote, mappings=mappings, files=files,
+                goland_note=note, diff=diffs)

@@ -133,6 +133,16 @@ main_package_dir:
   returned: when dlv was started and the binary could be read
   type: str
   sample: _output/local/go/src/k8s.io/kubernetes/cmd/kube-apiserver
+main_path:
+  description: With RV(main_package_dir), the main package's import path from the build info (empty for GOPATH builds).
+  returned: when dlv was started and the binary could be read
+  type: str
+  sample: k8s.io/kubernetes/cmd/kube-apiserver
+main_module:
+  description: With RV(main_package_dir), the main module's path from the build info (empty for GOPATH builds).
+  returned: when dlv was started and the binary could be read
+  type: str
+  sample: k8s.io/kubernetes
 journal:
   description: The debug sessions on this host, oldest first (component and mode), after this run.
   returned: always
@@ -196,8 +206,11 @@ def survey(module, p, component):
 
 
 def source_dir(binary):
-    """The binary's recorded main-package directory (for the IDE path mapping), read while dlv loads it."""
-    return {"main_package_dir": _debuginfo.analyze(binary)["main_package_dir"]}
+    """The binary's recorded main-package directory and build-info paths (for the IDE path mapping), read while
+    dlv loads it."""
+    info = _debuginfo.analyze(binary)
+    return {"main_package_dir": info["main_package_dir"], "main_path": info["main_path"] or "",
+            "main_module": (info["main_module"] or {}).get("path", "")}
 
 
 def process_mode(module, p, component, session):

@@ -47,6 +47,24 @@ options:
     description:
       - The main package's recorded source directory (RV(kubedebug.lab.go_debug_info#module:main_package_dir)); the root is derived from it.
     type: str
+  main_path:
+    description:
+      - The main package's import path (RV(kubedebug.lab.go_debug_info#module:main_path)). With O(main_module), the
+        root is the module's recorded directory exactly (an operator whose main package is the module root, a build
+        from the module cache); without them it is derived from the directory's shape.
+    type: str
+  main_module:
+    description: The main module's path (RV(kubedebug.lab.go_debug_info#module:main_module.path)).
+    type: str
+  staging_repos:
+    description:
+      - For a Kubernetes tree built in the GOPATH layout (v1.29 and older, recorded under
+        C(_output/local/go/src/k8s.io/kubernetes)), the repositories under C(staging/src/k8s.io) of the tree. Each gets
+        its own mapping ahead of the root's, so breakpoints set by the staging path bind and stopped frames open the
+        staging file. Default, a built-in list of the staging repositories of v1.20 to v1.29.
+      - Not used for other layouts (current trees record C(staging/src/k8s.io/NAME) itself).
+    type: list
+    elements: str
   vscode:
     description: Write the VS Code configuration.
     type: bool
@@ -82,6 +100,12 @@ remote_root:
   returned: success
   type: str
   sample: _output/local/go/src/k8s.io/kubernetes
+mappings:
+  description: The C(substitutePath) entries written (C(from) a checkout path, C(to) a recorded one), most specific first.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"from": "${workspaceFolder}/staging/src/k8s.io/apiserver", "to": "_output/local/go/src/k8s.io/kubernetes/vendor/k8s.io/apiserver"}, {"from": "${workspaceFolder}", "to": "_output/local/go/src/k8s.io/kubernetes"}]
 files:
   description: Files written (or that would be), with whether each changed.
   returned: success

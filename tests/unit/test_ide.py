@@ -89,3 +89,77 @@ def test_write_configurations_check_mode_then_write_then_nothing(tmp_path):
     assert launch["configurations"][0]["mode"] == "remote"
     again = _ide.write_configurations(p, write=write)
     assert not again["changed"] and again["diff"] == [] and len(written) == 2
+
+
+@pytest.mark.parametrize(
+    "recorded, main_path, module, root",
+    [
+        # An operator whose main package is the module root (kubebuilder before v4), built from its directory.
+        ("/home/me/op", "example.com/op", "example.com/op", "/home/me/op"),
+        ("/home/me/op/cmd", "example.com/op/cmd", "example.com/op", "/home/me/op"),
+        # Built from the module cache (go install example.com/op/cmd/manager@v1.2.0).
+        ("/root/go/pkg/mod/example.com/op@v1.2.0/cmd/manager", "example.com/op/cmd/manager", "example.com/op",
+         "/root/go/pkg/mod/example.com/op@v1.2.0"),
+        # -trimpath: the recorded directory is the import path itself.
+        ("example.com/op/cmd/manager", "example.com/op/cmd/manager", "example.com/op", "example.com/op"),
+        # A current Kubernetes tree (workspace mode, DBG=1 keeps absolute paths).
+        ("/var/cache/kubedebug/src/kubernetes-v1.37.2/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver",
+         "k8s.io/kubernetes", "/var/cache/kubedebug/src/kubernetes-v1.37.2"),
+        # Build info that does not fit the directory: the shape rules decide.
+        ("/src/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/other", "k8s.io/kubernetes", "/src/kubernetes"),
+    ],
+)
+def test_remote_root_from_build_info(recorded, main_path, module, root):
+    assert _ide.remote_source_root(recorded, main_path=main_path, module_path=module) == root
+
+
+def test_gopath_layout_maps_staging_before_the_root():
+    """v1.20: staging code is recorded under vendor/k8s.io/NAME; the staging path a developer edits needs its own entry,
+    ahead of the root's (delve takes the first match both ways)."""
+    remote = "_output/local/go/src/k8s.io/kubernetes"
+    m = _ide.source_mappings("${workspaceFolder}", remote)
+    assert m[-1] == {"from": "${workspaceFolder}", "to": remote}
+    assert {"from": "${workspaceFolder}/staging/src/k8s.io/apiserver", "to": remote + "/vendor/k8s.io/apiserver"} in m
+    assert all(e["from"].startswith("${workspaceFolder}/staging/src/k8s.io/") for e in m[:-1])
+    # Vendored (not staging) k8s.io repositories keep the root mapping: the checkout has no staging copy of them.
+    assert not [e for e in m if e["from"].endswith(("/klog", "/utils", "/kube-openapi"))]
+    assert _ide.source_mappings("/w", remote, ["apiserver"]) == [
+        {"from": "/w/staging/src/k8s.io/apiserver", "to": remote + "/vendor/k8s.io/apiserver"}, {"from": "/w", "to": remote}]
+    with pytest.raises(KubedebugError, match="not a directory name"):
+        _ide.source_mappings("/w", remote, ["../etc"])
+
+
+def _first_match(mappings, path, src, dst):
+    """delve's rule: the first entry whose `src` is a prefix (at a path boundary) rewrites the path."""
+    for e in mappings:
+        if path == e[src] or path.startswith(e[src].rstrip("/") + "/"):
+            return e[dst] + path[len(e[src]):]
+    return path
+
+
+@pytest.mark.parametrize("remote", ["/var/cache/kubedebug/src/kubernetes-v1.37.2", "/home/me/op", "k8s.io/kubernetes"])
+def test_other_layouts_map_the_root_only(remote):
+    assert _ide.source_mappings("${workspaceFolder}", remote) == [{"from": "${workspaceFolder}", "to": remote}]
+
+
+def test_gopath_mappings_round_trip_staging_and_vendor_paths():
+    remote = "_output/local/go/src/k8s.io/kubernetes"
+    m = _ide.source_mappings("/w", remote)
+    get = "/pkg/endpoints/handlers/get.go"
+    for local in ("/w/staging/src/k8s.io/apiserver" + get, "/w/vendor/k8s.io/apiserver" + get):
+        assert _first_match(m, local, "from", "to") == remote + "/vendor/k8s.io/apiserver" + get
+    # A stopped frame in staging code opens the staging file; main-tree and vendored code map by the root.
+    assert _first_match(m, remote + "/vendor/k8s.io/apiserver" + get, "to", "from") == "/w/staging/src/k8s.io/apiserver" + get
+    assert _first_match(m, remote + "/vendor/k8s.io/klog/v2/klog.go", "to", "from") == "/w/vendor/k8s.io/klog/v2/klog.go"
+    assert _first_match(m, remote + "/cmd/kube-apiserver/apiserver.go", "to", "from") == "/w/cmd/kube-apiserver/apiserver.go"
+
+
+def test_write_configurations_writes_the_mappings(tmp_path):
+    p = dict(dest=str(tmp_path), name="kube-apiserver on n1", host="127.0.0.1", port=2345, local_root="${workspaceFolder}",
+             remote_root=None, main_package_dir="_output/local/go/src/k8s.io/kubernetes/cmd/kube-apiserver", main_path=None,
+             main_module=None, staging_repos=None, vscode=True, goland=True)
+    written = {}
+    res = _ide.write_configurations(p, write=lambda path, data: written.__setitem__(path, data))
+    conf = json.loads(written[str(tmp_path / ".vscode" / "launch.json")])["configurations"][0]
+    assert conf["substitutePath"] == res["mappings"] and len(res["mappings"]) > 1
+    assert "vendor/ path" in res["goland_note"]
