@@ -65,12 +65,22 @@ do_molecule() {
 
 stages=("$@")
 [[ ${#stages[@]} -eq 0 || "${stages[0]}" == all ]] && stages=(lint unit sanity integration molecule)
+# A lab made by `make lab` on this machine is the user's: the stages that touch
+# the host must leave its debug session as they found it (hack/lab_guard.py).
+guard=""
+if [[ " ${stages[*]} " == *" integration "* || " ${stages[*]} " == *" molecule "* ]]; then
+  guard="$REPO_ROOT/.build/lab-guard.json"
+  mkdir -p "$REPO_ROOT/.build"
+  python "$REPO_ROOT/hack/lab_guard.py" snapshot "$guard"
+fi
 for s in "${stages[@]}"; do
   case "$s" in
     lint|unit|sanity|integration|molecule) "do_$s" ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac
 done
+
+[[ -n "$guard" ]] && stage lab-untouched python "$REPO_ROOT/hack/lab_guard.py" verify "$guard"
 
 if ((${#failures[@]})); then
   log "FAILED stages: ${failures[*]}"

@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from tests import dap_client
 from tests.integration.conftest import free_port, playbook, recap_changed, run_play
 
 FIXED_PORTS = (10251, 10252, 10257, 10259)
@@ -188,6 +189,33 @@ def test_debug_apiserver_hits_the_breakpoint_and_the_cluster_runs_on(lab):
     assert wait_serving(lab).returncode == 0
     p = kubectl(lab, "get", "namespace", "default", "-o", "name")
     assert p.returncode == 0 and p.stdout.strip() == "namespace/default"
+
+
+@pytest.mark.parametrize("rel", ["staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go",
+                                 "vendor/k8s.io/apiserver/pkg/endpoints/handlers/get.go"])
+def test_vscode_attach_binds_staging_and_vendor_paths(lab, tmp_path, rel):
+    """v1.20's GOPATH layout records staging code under vendor/k8s.io/apiserver: through the generated launch.json
+    (a DAP client as VS Code's Go extension, the checkout opened at another path) a breakpoint binds by the staging
+    path a developer edits as well as by the vendor link, and the stopped frame opens the staging file."""
+    tree = _tree(lab)
+    checkout = tmp_path / "checkout"
+    checkout.symlink_to(tree)
+    with open(os.path.join(tree, rel)) as f:
+        line = next(n for n, text in enumerate(f, 1) if text.startswith("func getResourceHandler(")) + 2
+    launch = json.loads((lab["dir"] / "ide" / ".vscode" / "launch.json").read_text())
+    conf = [c for c in launch["configurations"] if c["name"] == "kube-apiserver on localhost"][0]
+    rec = lab["record"]
+    trigger = [os.path.join(rec["go_out"], "kubectl"), "--kubeconfig", os.path.join(rec["cert_dir"], "admin.kubeconfig"),
+               "get", "namespace", "default", "-o", "name"]
+    report = dap_client.check(conf["host"], conf["port"], conf, str(checkout), {str(checkout / rel): [line]}, trigger)
+    assert report["error"] is None, report
+    [bp] = report["breakpoints"][str(checkout / rel)]
+    assert bp["verified"], bp
+    assert report["stopped"]["reason"] == "breakpoint", report
+    staging = str(checkout / "staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go")
+    assert (report["stopped"]["path"], report["stopped"]["line"]) == (staging, line), report
+    assert report["trigger"]["rc"] == 0 and "namespace/default" in report["trigger"]["output"], report
+    assert wait_serving(lab).returncode == 0
 
 
 def test_second_debug_run_changes_nothing(lab):
