@@ -81,7 +81,17 @@ GOPATH_STAGING_REPOS = (
 )
 
 
-def source_mappings(local_root, remote_root, staging_repos=None):
+def gopath_tree(remote_root, main_package_dir=None, main_module=None):
+    """True for a Kubernetes tree built in the GOPATH layout: recorded under _output/local/go/src/k8s.io/kubernetes,
+    or (k8s_build_absolute_paths) at the tree's own path, built outside module mode (no main module in the build
+    info, ``main_module == ""``) with its main package under cmd/."""
+    root = remote_root.rstrip("/")
+    if root == GOPATH_TREE_SUFFIX or root.endswith("/" + GOPATH_TREE_SUFFIX):
+        return True
+    return main_module == "" and bool(main_package_dir) and main_package_dir.startswith(root + "/cmd/")
+
+
+def source_mappings(local_root, remote_root, staging_repos=None, gopath=None):
     """substitutePath entries for a binary whose recorded root is ``remote_root``, most specific first.
 
     delve applies the first entry that matches, in both directions (a
@@ -94,7 +104,7 @@ def source_mappings(local_root, remote_root, staging_repos=None):
     local_root = local_root.rstrip("/") or "/"
     remote_root = remote_root.rstrip("/") or "/"
     entries = []
-    if remote_root == GOPATH_TREE_SUFFIX or remote_root.endswith("/" + GOPATH_TREE_SUFFIX):
+    if gopath if gopath is not None else gopath_tree(remote_root):
         for name in sorted(set(staging_repos if staging_repos is not None else GOPATH_STAGING_REPOS)):
             if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
                 raise KubedebugError("staging repository name %r is not a directory name" % name,
@@ -204,7 +214,8 @@ def write_configurations(p, check_mode=False, write=None):
     ``write(path, bytes)`` writes a file atomically. Returns the module result (diff always included)."""
     remote = p["remote_root"] or remote_source_root(p["main_package_dir"], main_path=p.get("main_path"),
                                                     module_path=p.get("main_module"))
-    mappings = source_mappings(p["local_root"], remote, p.get("staging_repos"))
+    gopath = gopath_tree(remote, p.get("main_package_dir"), p.get("main_module"))
+    mappings = source_mappings(p["local_root"], remote, p.get("staging_repos"), gopath)
     wanted = []
     if p["vscode"]:
         path = os.path.join(p["dest"], ".vscode", "launch.json")

@@ -163,3 +163,13 @@ def test_write_configurations_writes_the_mappings(tmp_path):
     conf = json.loads(written[str(tmp_path / ".vscode" / "launch.json")])["configurations"][0]
     assert conf["substitutePath"] == res["mappings"] and len(res["mappings"]) > 1
     assert "vendor/ path" in res["goland_note"]
+
+
+def test_gopath_tree_at_its_own_path():
+    """k8s_build_absolute_paths on v1.20: the tree's own path, staging still under vendor/ (no module in the build
+    info); a module build at the same path (a current tree) maps the root only."""
+    assert _ide.gopath_tree("/src/k8s", "/src/k8s/cmd/kube-apiserver", "")
+    assert not _ide.gopath_tree("/src/k8s", "/src/k8s/cmd/kube-apiserver", "k8s.io/kubernetes")
+    assert not _ide.gopath_tree("/src/k8s", "/src/k8s/cmd/kube-apiserver", None)  # not known: not guessed
+    assert _ide.gopath_tree("/x/_output/local/go/src/k8s.io/kubernetes")
+    assert len(_ide.source_mappings("/w", "/src/k8s", gopath=True)) > 1
