@@ -105,7 +105,9 @@ mappings:
   returned: success
   type: list
   elements: dict
-  sample: [{"from": "${workspaceFolder}/staging/src/k8s.io/apiserver", "to": "_output/local/go/src/k8s.io/kubernetes/vendor/k8s.io/apiserver"}, {"from": "${workspaceFolder}", "to": "_output/local/go/src/k8s.io/kubernetes"}]
+  sample:
+    - {"from": "${workspaceFolder}/staging/src/k8s.io/apiserver", "to": "_output/local/go/src/k8s.io/kubernetes/vendor/k8s.io/apiserver"}
+    - {"from": "${workspaceFolder}", "to": "_output/local/go/src/k8s.io/kubernetes"}
 files:
   description: Files written (or that would be), with whether each changed.
   returned: success
