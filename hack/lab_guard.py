@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make test` leaves a user's lab as `make lab` left it.
 
   lab_guard.py snapshot FILE   before the stages that touch the host

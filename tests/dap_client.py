@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A Debug Adapter Protocol client speaking to a headless dlv the way VS Code's
 Go extension does (`debugAdapter: dlv-dap`, `request: attach`, `mode: remote`),
 so the launch.json the collection writes is tested as the IDE takes it.
@@ -195,16 +194,16 @@ def check(host, port, configuration, workspace, breakpoints, trigger=None, hit_t
         c.close()
         if proc is not None:
             try:
-                out, _ = proc.communicate(timeout=60)
+                out = proc.communicate(timeout=60)[0]
             except subprocess.TimeoutExpired:
                 proc.kill()
-                out, _ = proc.communicate()
+                out = proc.communicate()[0]
             report["trigger"] = {"rc": proc.returncode, "output": out[-2000:]}
     return report
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--launch-json", required=True, help="the .vscode/launch.json the collection wrote")
     ap.add_argument("--name", required=True, help="the configuration's name")
     ap.add_argument("--workspace", required=True, help="the checkout VS Code has open (${workspaceFolder})")
@@ -219,7 +218,7 @@ def main(argv=None):
         sys.exit("%d configurations named %r in %s" % (len(confs), a.name, a.launch_json))
     bps = {}
     for spec in a.breaks:
-        path, _, line = spec.rpartition(":")
+        path, line = spec.rsplit(":", 1)
         bps.setdefault(os.path.join(a.workspace, path), []).append(int(line))
     trigger = json.loads(a.trigger) if a.trigger else None
     conf = confs[0]

@@ -25,7 +25,7 @@ LAB = {}
 
 def _two_free_ports():
     """A port p with p+1 free too (etcd's peer port is the client port + 1)."""
-    for _ in range(50):
+    for _attempt in range(50):
         p = free_port()
         with socket.socket() as s:
             try:

@@ -159,7 +159,7 @@ def test_write_configurations_writes_the_mappings(tmp_path):
              remote_root=None, main_package_dir="_output/local/go/src/k8s.io/kubernetes/cmd/kube-apiserver", main_path=None,
              main_module=None, staging_repos=None, vscode=True, goland=True)
     written = {}
-    res = _ide.write_configurations(p, write=lambda path, data: written.__setitem__(path, data))
+    res = _ide.write_configurations(p, write=written.__setitem__)
     conf = json.loads(written[str(tmp_path / ".vscode" / "launch.json")])["configurations"][0]
     assert conf["substitutePath"] == res["mappings"] and len(res["mappings"]) > 1
     assert "vendor/ path" in res["goland_note"]
