@@ -263,10 +263,16 @@ def start_detached(argv, executable=None, env=None, cwd=None, log_path=None, pid
 
 
 def port_in_use(host, port):
-    """True when something already listens on host:port (TCP)."""
+    """True when something already listens on host:port (TCP).
+
+    SO_REUSEADDR as dlv's own listener has it (Go sets it): connections of a
+    closed server left in TIME_WAIT (an IDE was attached to the dlv a restore
+    just stopped) do not stop dlv from listening, so they must not count as in
+    use; a socket listening there still does."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
     try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))
     except OSError as e:
         if e.errno == errno.EADDRINUSE:

@@ -1,6 +1,7 @@
 """_supervise against real processes."""
 
 import os
+import socket as so
 import subprocess
 import threading
 
@@ -97,3 +98,28 @@ def test_stop_until_released_without_listeners_waits_for_the_exit():
     finally:
         p.kill()
         p.wait()
+
+
+def test_port_in_use_counts_listeners_not_time_wait():
+    """Found when an IDE had been attached to a dlv that restore then stopped: the server side of that connection sat
+    in TIME_WAIT and the next debug run refused the port, though dlv (SO_REUSEADDR, as Go listens) could listen."""
+    srv = so.socket()
+    srv.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    assert _supervise.port_in_use("127.0.0.1", port)
+    cli = so.create_connection(("127.0.0.1", port))
+    conn, _addr = srv.accept()
+    conn.close()  # the server closes first: its end goes to TIME_WAIT
+    cli.recv(1)
+    cli.close()
+    srv.close()
+    ss = subprocess.run(["ss", "-Htan", "sport = :%d" % port], capture_output=True, text=True, check=False).stdout
+    assert "TIME-WAIT" in ss, ss  # the state this test is about
+    assert not _supervise.port_in_use("127.0.0.1", port)
+    # And a Go-like listener can take it, as dlv will.
+    again = so.socket()
+    again.setsockopt(so.SOL_SOCKET, so.SO_REUSEADDR, 1)
+    again.bind(("127.0.0.1", port))
+    again.close()
