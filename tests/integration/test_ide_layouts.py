@@ -27,30 +27,30 @@ GOCACHE = "/var/cache/kubedebug/test-gocache/ide-layouts"
 HANDLER = """package %(pkg)s
 
 import (
-	"fmt"
-	"net/http"
+    "fmt"
+    "net/http"
 )
 
 func Hello(w http.ResponseWriter, r *http.Request) {
-	name := r.URL.Query().Get("name")
-	fmt.Fprintf(w, "hello %%s\\n", name)
+    name := r.URL.Query().Get("name")
+    fmt.Fprintf(w, "hello %%s\\n", name)
 }
 """
 
 MAIN = """package main
 
 import (
-	"flag"
-	"net/http"
+    "flag"
+    "net/http"
 %(imp)s)
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:0", "listen address")
-	flag.Parse()
-	http.HandleFunc("/hello", %(fn)s)
-	if err := http.ListenAndServe(*addr, nil); err != nil {
-		panic(err)
-	}
+    addr := flag.String("addr", "127.0.0.1:0", "listen address")
+    flag.Parse()
+    http.HandleFunc("/hello", %(fn)s)
+    if err := http.ListenAndServe(*addr, nil); err != nil {
+        panic(err)
+    }
 }
 %(local)s"""
 
@@ -69,8 +69,8 @@ def _module(d, layout):
         _write(str(d / "main.go"), MAIN % {"imp": '\t"fmt"\n', "fn": "Hello", "local": local})
         return ".", "main.go"
     _write(str(d / "internal" / "webhook" / "hello.go"), HANDLER % {"pkg": "webhook"})
-    _write(str(d / "cmd" / "main.go"), MAIN % {"imp": '\t"example.com/op/internal/webhook"\n', "fn": "webhook.Hello",
-                                              "local": ""})
+    main = MAIN % {"imp": '\t"example.com/op/internal/webhook"\n', "fn": "webhook.Hello", "local": ""}
+    _write(str(d / "cmd" / "main.go"), main)
     return "./cmd", "internal/webhook/hello.go"
 
 
