@@ -70,8 +70,7 @@ def breakpoint_check():
     conf = confs[0]
     tree = conf["substitutePath"][-1]["to"]
     rel = "staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go"
-    with open(os.path.join(tree, rel)) as f:
-        line = next(n for n, text in enumerate(f, 1) if text.startswith("func getResourceHandler(")) + 2
+    line = dap_client.line_after(os.path.join(tree, rel), r"^func getResourceHandler\(", 2)
     with open(tokens) as f:
         token = f.read().split(",")[0]
     with open(os.path.join(STATE, "kube-apiserver.json")) as f:

@@ -137,6 +137,16 @@ def expand(value, workspace):
     return value.replace("${workspaceFolder}", workspace) if isinstance(value, str) else value
 
 
+def line_after(path, pattern, offset=1):
+    """The line ``offset`` lines after the first line of ``path`` matching ``pattern`` (a regular expression):
+    where a breakpoint goes in a function that may move between releases."""
+    with open(path, encoding="utf-8") as f:
+        for n, text in enumerate(f, 1):
+            if re.search(pattern, text):
+                return n + offset
+    raise DapError("%s not found in %s" % (pattern, path))
+
+
 def attach_arguments(configuration, workspace):
     """The attach request vscode-go sends for a `mode: remote` configuration with dlv-dap."""
     if configuration.get("request") != "attach" or configuration.get("mode") != "remote":

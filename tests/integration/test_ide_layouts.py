@@ -100,8 +100,7 @@ def test_vscode_attach_to_an_operator_by_its_checkout_paths(tmp_path, layout):
         conf = json.loads(written[str(tmp_path / "ide" / ".vscode" / "launch.json")])["configurations"][0]
         checkout = tmp_path / "checkout"
         checkout.symlink_to(mod)
-        with open(mod / handler) as f:
-            line = next(n for n, text in enumerate(f, 1) if text.startswith("func Hello(")) + 1
+        line = dap_client.line_after(str(mod / handler), r"^func Hello\(")
         deadline = time.monotonic() + 60
         while subprocess.run(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:%d/hello" % app], check=False).returncode:
             assert time.monotonic() < deadline and dlv.poll() is None, "the program under dlv does not serve"

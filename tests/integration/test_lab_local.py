@@ -212,15 +212,6 @@ def _pids_mentioning(text):
             and text.encode() in (_safe_cmdline(int(p)) or b"")]
 
 
-def _line_after(path, pattern, offset=1):
-    """The line `offset` lines after the first line matching pattern (a line that runs on every call)."""
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if re.search(pattern, line):
-                return n + offset
-    raise AssertionError("%s not found in %s" % (pattern, path))
-
-
 @pytest.mark.parametrize("where, rel, pattern, offset", [
     ("staging", "staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go", r"^func getResourceHandler\(", 2),
     ("main tree", "pkg/registry/core/namespace/storage/storage.go", r"^func \(r \*REST\) Get\(", 1),
@@ -232,7 +223,7 @@ def test_vscode_attach_binds_breakpoints_by_the_checkout_paths(lab, tmp_path, wh
     src = re.search(r"stopped at \S+ \((\S+)/staging/src/k8s.io/apiserver/", lab).group(1)  # the build's tree
     checkout = tmp_path / "checkout"
     checkout.symlink_to(src)  # the user's checkout: the same files at another path
-    line = _line_after(os.path.join(src, rel), pattern, offset)
+    line = dap_client.line_after(os.path.join(src, rel), pattern, offset)
     launch = os.path.join(LAB["ev"]["debug_component_ide_dir"], ".vscode", "launch.json")
     conf = [c for c in json.load(open(launch))["configurations"] if c["name"] == "kube-apiserver on localhost"][0]
     trigger = ["curl", "-sk", "-m", "60", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer " + token(),

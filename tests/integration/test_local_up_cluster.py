@@ -200,8 +200,7 @@ def test_vscode_attach_binds_staging_and_vendor_paths(lab, tmp_path, rel):
     tree = _tree(lab)
     checkout = tmp_path / "checkout"
     checkout.symlink_to(tree)
-    with open(os.path.join(tree, rel)) as f:
-        line = next(n for n, text in enumerate(f, 1) if text.startswith("func getResourceHandler(")) + 2
+    line = dap_client.line_after(os.path.join(tree, rel), r"^func getResourceHandler\(", 2)
     launch = json.loads((lab["dir"] / "ide" / ".vscode" / "launch.json").read_text())
     conf = [c for c in launch["configurations"] if c["name"] == "kube-apiserver on localhost"][0]
     rec = lab["record"]
