@@ -125,7 +125,7 @@ def vscode_configuration(name, host, port, local_root, remote_root, mappings=Non
         "debugAdapter": "dlv-dap",
         "host": host,
         "port": int(port),
-        "substitutePath": mappings if mappings is not None else [{"from": local_root, "to": remote_root}],
+        "substitutePath": mappings if mappings is not None else source_mappings(local_root, remote_root, gopath=False),
         "showLog": False,
     }
 
