@@ -41,6 +41,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def pids_mentioning(text):
+    """Processes (not this one) whose command line contains text: a test's private directory names its processes."""
+    out = []
+    for n in os.listdir("/proc"):
+        if n.isdigit() and int(n) != os.getpid():
+            try:
+                with open("/proc/%s/cmdline" % n, "rb") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            if text.encode() in raw:
+                out.append(int(n))
+    return out
+
+
 def descendants(pid):
     """All descendant pids of pid (children first found by walking /proc ppid links)."""
     kids = {}

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests import dap_client
-from tests.integration.conftest import free_port, playbook, recap_changed
+from tests.integration.conftest import free_port, pids_mentioning, playbook, recap_changed
 
 # This test's lab is a lab of its own: its own state, records, IDE files and ports, so a user's lab made by
 # `make lab` on this machine (/var/lib/kubedebug, 6443, 2345, ~/.kubedebug) is never touched by `make test`.
@@ -104,7 +104,7 @@ def lab(tmp_path_factory):
         # Leave the machine as the lab found it: restore, then stop what this lab started (its processes name its
         # directory in their arguments).
         lab_playbook("playbooks/restore.yml", check=False)
-        _stop(_pids_mentioning(str(d)))
+        _stop(pids_mentioning(str(d)))
 
 
 def _stop(pids, grace=30):
@@ -205,11 +205,6 @@ def test_debug_playbook_on_its_own_after_the_lab(lab):
     record = json.load(open(state_file()))
     assert os.path.realpath(record["dlv_argv"][0]).startswith("/opt/kubedebug/delve/"), record["dlv_argv"][0]
     assert wait_healthy() == "200"
-
-
-def _pids_mentioning(text):
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()
-            and text.encode() in (_safe_cmdline(int(p)) or b"")]
 
 
 @pytest.mark.parametrize("where, rel, pattern, offset", [

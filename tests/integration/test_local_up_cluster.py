@@ -19,7 +19,7 @@ import time
 import pytest
 
 from tests import dap_client
-from tests.integration.conftest import free_port, playbook, recap_changed, run_play
+from tests.integration.conftest import free_port, pids_mentioning, playbook, recap_changed, run_play
 
 FIXED_PORTS = (10251, 10252, 10257, 10259)
 DEBUG_BINARY = "/var/cache/kubedebug/build/bin/kube-apiserver"  # k8s_build's default output
@@ -48,17 +48,6 @@ def cmdline(pid):
 def argv_of(pid):
     raw = cmdline(pid)
     return [a.decode() for a in raw[:-1].split(b"\0")] if raw else None
-
-
-def pids_mentioning(text):
-    """Processes whose command line contains text (the test's private directory)."""
-    out = []
-    for n in os.listdir("/proc"):
-        if n.isdigit() and int(n) != os.getpid():
-            raw = cmdline(int(n))
-            if raw and text.encode() in raw:
-                out.append(int(n))
-    return out
 
 
 def alive(pid):
