@@ -43,15 +43,17 @@ def snapshot():
     records = sorted(p for p in glob.glob(os.path.join(STATE, "*.json")) if not p.endswith("/journal.json"))
     if not records:
         return None
-    dlv = {}
+    dlv, stale = {}, {}
     for rec in records:
         with open(rec) as f:
             debug = json.load(f).get("debug") or {}
         if debug.get("pid"):
-            dlv[os.path.basename(rec)] = debug["pid"]
+            # a record whose dlv no longer runs (the machine rebooted, the lab
+            # was killed) is no session to keep: only its files are watched
+            (dlv if _alive(debug["pid"]) else stale)[os.path.basename(rec)] = debug["pid"]
     files = records + glob.glob(os.path.join(STATE, "*.dlv.pid")) + [os.path.join(STATE, "journal.json")]
     files += glob.glob(os.path.join(IDE, ".vscode", "launch.json")) + glob.glob(os.path.join(IDE, ".run", "*.xml"))
-    return {"dlv": dlv, "files": {p: _sha(p) for p in sorted(files) if os.path.isfile(p)}}
+    return {"dlv": dlv, "stale": stale, "files": {p: _sha(p) for p in sorted(files) if os.path.isfile(p)}}
 
 
 def breakpoint_check():
@@ -91,7 +93,10 @@ def main(argv):
     if cmd == "snapshot":
         with open(path, "w") as f:
             json.dump(now, f)
-        print("lab session: %s" % ("none in %s" % STATE if now is None else "dlv %s" % now["dlv"]))
+        if now is None:
+            print("lab session: none in %s" % STATE)
+        else:
+            print("lab session: dlv %s%s" % (now["dlv"] or "none running", "; stale records (dlv not running, not checked): %s" % now["stale"] if now["stale"] else ""))
         return 0
     with open(path) as f:
         before = json.load(f)
@@ -108,7 +113,9 @@ def main(argv):
         for p, sha in before["files"].items():
             if now["files"].get(p) != sha:
                 problems.append("%s changed" % p)
-    if not problems:
+    if not problems and not before["dlv"]:
+        print("lab records kept; no dlv of theirs was running before the tests (stale: %s)" % before.get("stale"))
+    elif not problems:
         res = breakpoint_check()
         if res is None:
             print("lab session kept (dlv %s); no breakpoint check for this lab's layout" % before["dlv"])
