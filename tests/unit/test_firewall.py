@@ -1,6 +1,9 @@
 """Firewall rule validation, rendering, parsing and planning."""
 
 import ipaddress
+import json
+import os
+import subprocess
 
 import pytest
 from hypothesis import given
@@ -171,3 +174,110 @@ def test_property_plan_never_touches_what_it_did_not_add(desired, recorded, fore
             assert d <= after                      # everything wanted is there
         else:
             assert not (after & rec) and record == set()
+
+
+# --- run_module, with the backends driving a stand-in nft ----------------------------------------------------
+
+NFT_STUB = """#!/bin/sh
+echo "$*" >> "$(dirname "$0")/calls"
+case "$1 $2" in
+  "-j list") cat "$(dirname "$0")/chain.json" ;;
+esac
+"""
+
+
+class Host:
+    """What run_module uses of an AnsibleModule: real commands, binaries found only in ``bin_dir``."""
+
+    def __init__(self, bin_dir, check_mode=False, diff=False, **params):
+        self.bin_dir = bin_dir
+        self.check_mode = check_mode
+        self._diff = diff
+        self.warnings = []
+        self.params = dict(state="present", sources=[], ports=[], backend="auto", backend_order=list(fw.BACKENDS),
+                           zone=None, nftables_family="inet", nftables_table="filter", nftables_chain="input",
+                           state_file=str(bin_dir / "state" / "rules.json"))
+        self.params.update(params)
+
+    def run_command(self, args):
+        done = subprocess.run(args, capture_output=True, text=True)
+        return done.returncode, done.stdout, done.stderr
+
+    def get_bin_path(self, name, opt_dirs=()):
+        path = self.bin_dir / name
+        return str(path) if path.exists() else None
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def atomic_move(self, src, dest):
+        os.replace(src, dest)
+
+
+def nft_host(tmp_path, rules=(), policy="drop", **params):
+    nft = tmp_path / "nft"
+    nft.write_text(NFT_STUB)
+    nft.chmod(0o755)
+    items = [{"chain": {"family": "inet", "table": "filter", "name": "input", "handle": 1, "policy": policy}}]
+    items += [{"rule": {"handle": h, "comment": "kubedebug.lab " + key, "expr": []}} for h, key in rules]
+    (tmp_path / "chain.json").write_text(json.dumps({"nftables": items}))
+    return Host(tmp_path, **params)
+
+
+def calls(tmp_path):
+    path = tmp_path / "calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_run_module_nothing_wanted_nothing_recorded_needs_no_backend(tmp_path):
+    res = fw.run_module(Host(tmp_path, sources=[], ports=["2345"], backend="firewalld"))
+    assert res["changed"] is False and "no firewall change" in res["msg"]
+
+
+def test_run_module_no_backend_installed(tmp_path):
+    with pytest.raises(KubedebugError) as err:
+        fw.run_module(Host(tmp_path, sources=["192.0.2.0/24"], ports=["2345"]))
+    assert "firewalld: not installed; ufw: not installed; nftables: not installed" in str(err.value)
+
+
+def test_run_module_nft_adds_records_and_removes_exactly_its_rule(tmp_path):
+    host = nft_host(tmp_path, sources=["192.0.2.0/24"], ports=["2345"], diff=True)
+    res = fw.run_module(host)
+    assert res["changed"] is True and res["added"] == ["ipv4 192.0.2.0/24 2345/tcp"] and res["policy"] == "drop"
+    assert res["diff"]["before"] == "" and res["diff"]["after"] == "ipv4 192.0.2.0/24 2345/tcp\n"
+    assert calls(tmp_path)[-1] == 'insert rule inet filter input ip saddr 192.0.2.0/24 tcp dport 2345 accept comment "kubedebug.lab ipv4 192.0.2.0/24 2345/tcp"'
+    record = fw.load_state(host.params["state_file"])
+    assert record == {"backend": "nftables", "chain": "inet filter input", "policy": "drop", "rules": ["ipv4 192.0.2.0/24 2345/tcp"]}
+
+    # the rule is there now (handle 7), next to one of the same key the host did not get from us
+    host = nft_host(tmp_path, rules=[(7, "ipv4 192.0.2.0/24 2345/tcp")], state="absent")
+    res = fw.run_module(host)
+    assert res["removed"] == ["ipv4 192.0.2.0/24 2345/tcp"] and res["rules"] == []
+    assert calls(tmp_path)[-1] == "delete rule inet filter input handle 7"
+    assert fw.load_state(host.params["state_file"]) == {}
+
+
+def test_run_module_check_mode_and_accept_policy_warning(tmp_path):
+    host = nft_host(tmp_path, policy="accept", check_mode=True, sources=["0.0.0.0/0"], ports=["2345"])
+    res = fw.run_module(host)
+    assert res["changed"] is True and res["added"] == ["ipv4 0.0.0.0/0 2345/tcp"]
+    assert not any(c.startswith("insert") for c in calls(tmp_path))
+    assert not (tmp_path / "state").exists()
+    assert any("opens 2345/tcp to every address" in w for w in host.warnings)
+    assert any("has policy accept" in w for w in host.warnings)
+
+
+def test_run_module_refuses_a_backend_other_than_the_recording_one(tmp_path):
+    host = nft_host(tmp_path, sources=["192.0.2.0/24"], ports=["2345"], backend="ufw")
+    fw.save_state(host.atomic_move, host.params["state_file"], {"backend": "nftables", "rules": ["ipv4 192.0.2.0/24 2345/tcp"]})
+    with pytest.raises(KubedebugError) as err:
+        fw.run_module(host)
+    assert "were added with nftables, not ufw" in str(err.value)
+
+
+def test_load_state_unreadable(tmp_path):
+    bad = tmp_path / "rules.json"
+    bad.write_text("{not json")
+    with pytest.raises(KubedebugError) as err:
+        fw.load_state(str(bad))
+    assert "Cannot read the record" in str(err.value)
