@@ -29,7 +29,7 @@ import json
 import re
 import shlex
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _toml_edit
+from ansible_collections.kubedebug.lab.plugins.module_utils import _argv, _toml_edit
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 DRIVERS = ("systemd", "cgroupfs")
@@ -405,18 +405,12 @@ KUBELET_CONFIG_TEMPLATE = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: Kube
 # flags --------------------------------------------------------------------
 
 def flag_values(args, name):
-    """Values of ``--name=value`` / ``--name value`` in an argv list (last wins in pflag)."""
-    out = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a.startswith("--%s=" % name):
-            out.append(a.split("=", 1)[1])
-        elif a == "--%s" % name and i + 1 < len(args) and not args[i + 1].startswith("--"):
-            out.append(args[i + 1])
-            i += 1
-        i += 1
-    return out
+    """Values of ``--name=value`` / ``--name value`` in an argv list (last wins in pflag).
+
+    The argv form of :func:`_argv.flag_values` (which reads flag items): a bare
+    ``--name`` has no value and is left out.
+    """
+    return [v for v in _argv.flag_values(_argv.split_flags(args), name) if v is not None]
 
 
 _ENV_LINE = re.compile(r"^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")

@@ -1,6 +1,7 @@
 """cgroup mode from statfs magic numbers, PID 1, and the driver verdict."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -105,3 +106,79 @@ def test_verdict_without_kubelet_compares_all_runtimes():
 def test_verdict_nothing_installed(pid1, expect):
     v = c.verdict("legacy", pid1, {}, {"present": False})
     assert v["consistent"] is True and v["recommended_driver"] == expect
+
+
+# ---- gather_facts: the cgroup_facts module, with stand-in runtime binaries ----------------------------
+
+class Host:
+    """What NodeFacts uses of an AnsibleModule: real commands, binaries found only in ``bin_dir``."""
+
+    def __init__(self, tmp_path, **params):
+        self.bin_dir = tmp_path / "bin"
+        self.bin_dir.mkdir(exist_ok=True)
+        self.params = dict(cgroup_root="/sys/fs/cgroup", docker_daemon_json=str(tmp_path / "daemon.json"),
+                           containerd_config=str(tmp_path / "config.toml"), crio_config=str(tmp_path / "crio.conf"),
+                           kubelet_config=None, kubelet_flags_files=[str(tmp_path / "kubeadm-flags.env")])
+        self.params.update(params)
+
+    def tool(self, name, script):
+        path = self.bin_dir / name
+        path.write_text("#!/bin/sh\n" + script)
+        path.chmod(0o755)
+
+    def get_bin_path(self, name, opt_dirs=()):
+        path = self.bin_dir / name
+        return str(path) if path.exists() else None
+
+    def run_command(self, args):
+        done = subprocess.run(args, capture_output=True, text=True)
+        return done.returncode, done.stdout, done.stderr
+
+
+def test_facts_docker_not_answering_falls_back_to_daemon_json(tmp_path):
+    host = Host(tmp_path)
+    host.tool("docker", "echo 'Cannot connect to the Docker daemon' >&2; exit 1\n")
+    (tmp_path / "daemon.json").write_text('{"exec-opts": ["native.cgroupdriver=systemd"]}\n')
+    got = c.NodeFacts(host).docker("unified", True, {})
+    assert got["present"] is True and got["running"] is False
+    assert (got["driver"], got["source"]) == ("systemd", "%s (docker not answering)" % host.params["docker_daemon_json"])
+    assert "Cannot connect" in got["error"]
+
+
+def test_facts_dockerd_flag_wins_over_daemon_json_when_docker_is_silent(tmp_path):
+    host = Host(tmp_path)
+    host.tool("dockerd", "exit 0\n")
+    (tmp_path / "daemon.json").write_text('{"exec-opts": ["native.cgroupdriver=systemd"]}\n')
+    procs = {"dockerd": [["/usr/bin/dockerd", "--exec-opt", "native.cgroupdriver=cgroupfs"]]}
+    got = c.NodeFacts(host).docker("legacy", False, procs)
+    assert (got["driver"], got["configured_driver"]) == ("cgroupfs", "systemd")
+    assert got["source"] == "dockerd --exec-opt (docker not answering)"
+
+
+def test_facts_kubelet_flag_file_wins_over_its_config(tmp_path):
+    host = Host(tmp_path, kubelet_config=str(tmp_path / "config.yaml"))
+    (tmp_path / "config.yaml").write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\n")
+    (tmp_path / "kubeadm-flags.env").write_text('KUBELET_KUBEADM_ARGS="--cgroup-driver=cgroupfs --container-runtime-endpoint=unix:///run/containerd/containerd.sock"\n')
+    facts = c.NodeFacts(host)
+    got = facts.kubelet({}, docker_present=False)
+    assert (got["present"], got["running"], got["driver"], got["config_driver"]) == (True, False, "cgroupfs", "systemd")
+    assert got["source"] == "--cgroup-driver (kubelet flag files)" and got["runtime"] == "containerd"
+    assert facts.errors == []
+
+
+def test_facts_running_kubelet_config_from_its_argv(tmp_path):
+    (tmp_path / "k.yaml").write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\n")
+    host = Host(tmp_path)
+    got = c.NodeFacts(host).kubelet({"kubelet": [["kubelet", "--config", str(tmp_path / "k.yaml")]]}, docker_present=False)
+    assert (got["running"], got["config_path"], got["driver"], got["source"]) == (True, str(tmp_path / "k.yaml"), "systemd", str(tmp_path / "k.yaml"))
+
+
+def test_facts_unreadable_config_makes_the_verdict_unsure(tmp_path):
+    host = Host(tmp_path)
+    host.tool("containerd", "exit 1\n")
+    (tmp_path / "config.toml").write_text("[plugins\n")
+    facts = c.gather_facts(host)
+    assert facts["runtimes"]["containerd"]["present"] is True and facts["runtimes"]["containerd"]["driver"] is None
+    assert facts["consistent"] is False and any(host.params["containerd_config"] in e for e in facts["errors"])
+    assert facts["reason"].startswith("Cannot tell, a config file is unreadable: ")
+    assert facts["mode"] in c.MODES and facts["runtimes"]["crio"] == {"present": False, "driver": None, "source": None}
