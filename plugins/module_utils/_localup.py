@@ -23,6 +23,10 @@ What the v1.20 script does that matters here (read from the script, seen here):
   * etcd's peer port is not a flag of the script: etcd reads ``ETCD_LISTEN_PEER_URLS``
     and friends from its environment. kube-controller-manager and kube-scheduler
     keep their default ports (10252/10257, 10251/10259): one such cluster per host.
+
+:func:`run_module` is the local_up_cluster module; the module passes in its
+``healthz`` (the apiserver's ``/healthz`` status, asked with Ansible's
+``open_url``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import signal
 import time
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils._debugproc import tail
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 SCRIPT = "hack/local-up-cluster.sh"
@@ -309,14 +314,6 @@ def status(state_path, debug_state_dir):
     return rec, result
 
 
-def tail(path, n=25):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace").splitlines()[-n:]
-    except OSError:
-        return []
-
-
 def wait_started(pid, log, timeout, poll=0.5):
     """Wait until the script prints its success line. Returns None, or why it did not."""
     deadline = time.monotonic() + timeout
@@ -360,3 +357,129 @@ def wait_ports_free(ports, timeout):
             return []
         time.sleep(0.2)
     return busy
+
+
+# ---------------------------------------------------------------- module
+
+
+def runtime_answers(module, p):
+    """Does the container runtime a kubelet would use answer (``docker info``, or the CRI socket exists)?"""
+    if p["container_runtime"] == "docker":
+        docker = module.get_bin_path("docker")
+        return bool(docker) and module.run_command([docker, "info"])[0] == 0
+    endpoint = (p["env"] or {}).get("CONTAINER_RUNTIME_ENDPOINT", "")
+    return bool(endpoint) and os.path.exists(endpoint.replace("unix://", ""))
+
+
+def stop(module, p, rec, state_path, pidfile):
+    """Stop the recorded cluster. Returns the components stopped after the script."""
+    recorded = rec.get("components", {})
+    sessions = debug_sessions(recorded, p["debug_state_dir"])
+    if sessions:
+        raise KubedebugError(
+            "%s of this cluster still run(s) under dlv (debug records in %s)" % (", ".join(sessions), p["debug_state_dir"]),
+            hint="Restore first (ansible-playbook kubedebug.lab.restore), or stop with the kubedebug.lab.local_up_cluster role, which does",
+            debug_sessions=sessions,
+        )
+    pid = running_pid(rec)
+    if pid:
+        stop_script(pid, p["stop_timeout"])
+    stopped = stop_leftovers(recorded, p["stop_timeout"])
+    busy = wait_ports_free(rec.get("ports", []), p["stop_timeout"])
+    for f in (state_path, pidfile):
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+    if busy:
+        module.warn("ports %s are still in use after the cluster stopped" % busy)
+    return stopped
+
+
+def _stopped(module, p, rec, result, state_path, pidfile):
+    if not rec and not os.path.exists(pidfile):
+        return dict(result, action="none")
+    result.update(changed=True, action="stopped")
+    if not module.check_mode:
+        result["stopped"] = stop(module, p, rec or {}, state_path, pidfile) if rec else []
+        result["running"] = False
+        result.pop("pid", None)
+    return result
+
+
+def _start(module, healthz, p, rec, launch, state_path, pidfile):
+    """Start the script detached (``launch``: argv, env, config, mode, go_out), record it, wait for it and the
+    apiserver; stop it again on failure. Returns (record, pid)."""
+    argv, env, config, mode, go_out = (launch[k] for k in ("argv", "env", "config", "mode", "go_out"))
+    tree = p["source_dir"]
+    if rec:
+        stop(module, p, rec, state_path, pidfile)
+    check(p, mode, go_out, _supervise.listening_ports())
+    for d in (p["cert_dir"], p["log_dir"], p["run_dir"], os.path.dirname(p["service_account_key"])):
+        os.makedirs(d, exist_ok=True)
+    log = os.path.join(p["log_dir"], "local-up-cluster.log")
+    if os.path.exists(log):
+        os.replace(log, log + ".1")
+    started, _req = components_for(mode)
+    ports = [p["secure_port"], p["etcd_port"], p["etcd_peer_port"]]
+    for c in started:
+        ports += list(FIXED_PORTS.get(c, ()))
+    new = _supervise.start_detached(argv, env=["%s=%s" % kv for kv in env.items()], cwd=tree, log_path=log, pidfile=pidfile)
+    rec = dict(argv=argv, config=config, pid=new, go_out=go_out, start_mode=mode, cert_dir=p["cert_dir"], log_dir=p["log_dir"], log=log,
+               url="https://127.0.0.1:%d" % p["secure_port"], ports=ports, components={})
+    write_record(state_path, rec)
+    why = wait_started(new, log, p["timeout"])
+    if why is None:
+        rec["components"] = record_components(new)
+        write_record(state_path, rec)
+        status = healthz(rec["url"], p["cert_dir"])
+        if status != 200:
+            why = "the apiserver answers /healthz with %s" % status
+    if why is not None:
+        stop(module, p, rec, state_path, pidfile)
+        raise KubedebugError(
+            why, hint="Read the script's output %s and the components' logs in %s (it was stopped again)" % (log, p["log_dir"]),
+            log=tail(log, 25), apiserver_log=tail(os.path.join(p["log_dir"], "kube-apiserver.log"), 10),
+        )
+    return rec, new
+
+
+def run_module(module, healthz):
+    """local_up_cluster: start, keep or stop the cluster. ``healthz(url, cert_dir)`` is the apiserver's
+    ``/healthz`` status (or None). Returns the result; raises KubedebugError."""
+    p = module.params
+    state_path = os.path.join(p["run_dir"], "local-up-cluster.json")
+    pidfile = os.path.join(p["run_dir"], "local-up-cluster.pid")
+    result = dict(changed=False, state_file=state_path)
+    rec, current = status(state_path, p["debug_state_dir"])
+    result.update(current)
+    pid = result.get("pid", 0)
+    if p["state"] == "stopped":
+        return _stopped(module, p, rec, result, state_path, pidfile)
+
+    tree = os.path.realpath(p["source_dir"])
+    p["source_dir"] = tree
+    go_out = p["go_out"] or find_built_binary_dir(tree)
+    mode = p["start_mode"]
+    if mode == "auto":
+        kubelet_built = bool(go_out) and os.access(os.path.join(go_out, "kubelet"), os.X_OK)
+        mode = "all" if kubelet_built and runtime_answers(module, p) else "nokubelet"
+    base = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TZ", "USER") if k in os.environ}
+    env = script_env(p, mode, base)
+    argv = script_argv(tree, p["go_out"])
+    config = script_env(p, mode, {})
+    if pid and rec.get("config") == config and rec["argv"] == argv:
+        answer = healthz(rec["url"], rec["cert_dir"])
+        result.update(action="none", healthy=answer == 200)
+        if answer != 200:
+            module.warn("the apiserver of the running cluster answers /healthz with %s (paused at a breakpoint under dlv?)" % answer)
+        return result
+    action = "restarted" if pid else "started"
+    if module.check_mode:
+        result.update(changed=True, action=action, start_mode=mode, go_out=go_out)
+        return result
+    launch = dict(argv=argv, env=env, config=config, mode=mode, go_out=go_out)
+    rec, new = _start(module, healthz, p, rec, launch, state_path, pidfile)
+    result.update(public(rec), changed=True, action=action, running=True, pid=new, healthy=True,
+                  components=locate(rec["components"]), debug_sessions=[])
+    return result

@@ -212,16 +212,8 @@ from urllib.error import HTTPError
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _localup, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils import _localup
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
-
-
-def runtime_answers(module, p):
-    if p["container_runtime"] == "docker":
-        docker = module.get_bin_path("docker")
-        return bool(docker) and module.run_command([docker, "info"])[0] == 0
-    endpoint = (p["env"] or {}).get("CONTAINER_RUNTIME_ENDPOINT", "")
-    return bool(endpoint) and os.path.exists(endpoint.replace("unix://", ""))
 
 
 def healthz(url, cert_dir, timeout=5.0):
@@ -234,31 +226,6 @@ def healthz(url, cert_dir, timeout=5.0):
         return e.code
     except (OSError, ValueError, ConnectionError):
         return None
-
-
-def stop(module, p, rec, state_path, pidfile):
-    """Stop the recorded cluster. Returns the components stopped after the script."""
-    recorded = rec.get("components", {})
-    sessions = _localup.debug_sessions(recorded, p["debug_state_dir"])
-    if sessions:
-        raise KubedebugError(
-            "%s of this cluster still run(s) under dlv (debug records in %s)" % (", ".join(sessions), p["debug_state_dir"]),
-            hint="Restore first (ansible-playbook kubedebug.lab.restore), or stop with the kubedebug.lab.local_up_cluster role, which does",
-            debug_sessions=sessions,
-        )
-    pid = _localup.running_pid(rec)
-    if pid:
-        _localup.stop_script(pid, p["stop_timeout"])
-    stopped = _localup.stop_leftovers(recorded, p["stop_timeout"])
-    busy = _localup.wait_ports_free(rec.get("ports", []), p["stop_timeout"])
-    for f in (state_path, pidfile):
-        try:
-            os.unlink(f)
-        except FileNotFoundError:
-            pass
-    if busy:
-        module.warn("ports %s are still in use after the cluster stopped" % busy)
-    return stopped
 
 
 def main():
@@ -286,76 +253,8 @@ def main():
         required_if=[("state", "started", ("source_dir",))],
         supports_check_mode=True,
     )
-    p = module.params
-    state_path = os.path.join(p["run_dir"], "local-up-cluster.json")
-    pidfile = os.path.join(p["run_dir"], "local-up-cluster.pid")
-    result = dict(changed=False, state_file=state_path)
     try:
-        rec, status = _localup.status(state_path, p["debug_state_dir"])
-        result.update(status)
-        pid = result.get("pid", 0)
-        if p["state"] == "stopped":
-            if not rec and not os.path.exists(pidfile):
-                module.exit_json(action="none", **result)
-            result.update(changed=True, action="stopped")
-            if not module.check_mode:
-                result["stopped"] = stop(module, p, rec or {}, state_path, pidfile) if rec else []
-                result["running"] = False
-                result.pop("pid", None)
-            module.exit_json(**result)
-
-        tree = os.path.realpath(p["source_dir"])
-        p["source_dir"] = tree
-        go_out = p["go_out"] or _localup.find_built_binary_dir(tree)
-        mode = p["start_mode"]
-        if mode == "auto":
-            kubelet_built = bool(go_out) and os.access(os.path.join(go_out, "kubelet"), os.X_OK)
-            mode = "all" if kubelet_built and runtime_answers(module, p) else "nokubelet"
-        base = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TZ", "USER") if k in os.environ}
-        env = _localup.script_env(p, mode, base)
-        argv = _localup.script_argv(tree, p["go_out"])
-        config = _localup.script_env(p, mode, {})
-        if pid and rec.get("config") == config and rec["argv"] == argv:
-            status = healthz(rec["url"], rec["cert_dir"])
-            result.update(action="none", healthy=status == 200)
-            if status != 200:
-                module.warn("the apiserver of the running cluster answers /healthz with %s (paused at a breakpoint under dlv?)" % status)
-            module.exit_json(**result)
-        action = "restarted" if pid else "started"
-        if module.check_mode:
-            result.update(changed=True, action=action, start_mode=mode, go_out=go_out)
-            module.exit_json(**result)
-        if rec:
-            stop(module, p, rec, state_path, pidfile)
-        _localup.check(p, mode, go_out, _supervise.listening_ports())
-        for d in (p["cert_dir"], p["log_dir"], p["run_dir"], os.path.dirname(p["service_account_key"])):
-            os.makedirs(d, exist_ok=True)
-        log = os.path.join(p["log_dir"], "local-up-cluster.log")
-        if os.path.exists(log):
-            os.replace(log, log + ".1")
-        started, _req = _localup.components_for(mode)
-        ports = [p["secure_port"], p["etcd_port"], p["etcd_peer_port"]]
-        for c in started:
-            ports += list(_localup.FIXED_PORTS.get(c, ()))
-        new = _supervise.start_detached(argv, env=["%s=%s" % kv for kv in env.items()], cwd=tree, log_path=log, pidfile=pidfile)
-        rec = dict(argv=argv, config=config, pid=new, go_out=go_out, start_mode=mode, cert_dir=p["cert_dir"], log_dir=p["log_dir"], log=log,
-                   url="https://127.0.0.1:%d" % p["secure_port"], ports=ports, components={})
-        _localup.write_record(state_path, rec)
-        why = _localup.wait_started(new, log, p["timeout"])
-        if why is None:
-            rec["components"] = _localup.record_components(new)
-            _localup.write_record(state_path, rec)
-            status = healthz(rec["url"], p["cert_dir"])
-            if status != 200:
-                why = "the apiserver answers /healthz with %s" % status
-        if why is not None:
-            stop(module, p, rec, state_path, pidfile)
-            raise KubedebugError(
-                why, hint="Read the script's output %s and the components' logs in %s (it was stopped again)" % (log, p["log_dir"]),
-                log=_localup.tail(log), apiserver_log=_localup.tail(os.path.join(p["log_dir"], "kube-apiserver.log"), 10),
-            )
-        result.update(_localup.public(rec), changed=True, action=action, running=True, pid=new, healthy=True,
-                      components=_localup.locate(rec["components"]), debug_sessions=[])
+        result = _localup.run_module(module, healthz)
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
     module.exit_json(**result)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _localup
+from ansible_collections.kubedebug.lab.plugins.module_utils import _localup, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 
@@ -148,3 +148,91 @@ def test_records_round_trip_and_refuse_foreign_files(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(KubedebugError, match="not valid JSON"):
         _localup.read_record(str(tmp_path / "bad.json"))
+
+
+# --- run_module: a tree whose hack/local-up-cluster.sh only says it is up and waits --------------------------
+
+FAKE_SCRIPT = """#!/bin/bash
+trap 'kill $child; exit 0' TERM
+echo "Local Kubernetes cluster is running"
+/bin/sleep 300 &
+child=$!
+wait
+"""
+
+
+class Host:
+    """What run_module uses of an AnsibleModule."""
+
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.check_mode = check_mode
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def get_bin_path(self, name):
+        return None
+
+    def run_command(self, args):
+        raise AssertionError("no command expected: %r" % (args,))
+
+
+def module_params(tmp_path, **kw):
+    p = params(tmp_path, state="started", start_mode="auto", cert_dir=str(tmp_path / "certs"), log_dir=str(tmp_path / "logs"),
+               service_account_key=str(tmp_path / "sa" / "sa.key"), run_dir=str(tmp_path / "run"),
+               debug_state_dir=str(tmp_path / "state"), timeout=30.0, stop_timeout=10.0)
+    p.update(kw)
+    return p
+
+
+def test_run_module_stopped_without_a_record_does_nothing(tmp_path):
+    res = _localup.run_module(Host(module_params(tmp_path, state="stopped")), healthz=None)
+    assert res == {"changed": False, "action": "none", "running": False, "state_file": str(tmp_path / "run" / "local-up-cluster.json")}
+
+
+def test_run_module_check_mode_reports_the_start(tmp_path):
+    go_out = tree(tmp_path)
+    res = _localup.run_module(Host(module_params(tmp_path), check_mode=True), healthz=None)
+    assert (res["changed"], res["action"], res["start_mode"], res["go_out"]) == (True, "started", "nokubelet", go_out)
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_module_starts_keeps_and_stops_the_script(tmp_path):
+    busy = sorted({16443, 12379, 12380, 10252, 10257, 10251, 10259} & set(_supervise.listening_ports()))
+    if busy:
+        pytest.skip("ports %s are in use on this host" % busy)
+    tree(tmp_path)
+    (tmp_path / "k" / "hack" / "local-up-cluster.sh").write_text(FAKE_SCRIPT)
+    asked = []
+
+    def healthz(url, cert_dir):
+        asked.append((url, cert_dir))
+        return 200
+
+    p = module_params(tmp_path)
+    res = _localup.run_module(Host(dict(p)), healthz)
+    try:
+        assert (res["changed"], res["action"], res["running"], res["healthy"]) == (True, "started", True, True)
+        assert res["argv"] == ["/bin/bash", str(tmp_path / "k" / "hack" / "local-up-cluster.sh"), "-O"]
+        assert asked == [("https://127.0.0.1:16443", str(tmp_path / "certs"))]
+        assert "Local Kubernetes cluster is running" in (tmp_path / "logs" / "local-up-cluster.log").read_text()
+
+        again = _localup.run_module(Host(dict(p)), healthz)
+        assert (again["changed"], again["action"], again["pid"]) == (False, "none", res["pid"])
+    finally:
+        stopped = _localup.run_module(Host(dict(p, state="stopped")), healthz)
+    assert (stopped["changed"], stopped["action"], stopped["running"], stopped["stopped"]) == (True, "stopped", False, [])
+    assert not _supervise.alive(res["pid"])
+    assert not (tmp_path / "run" / "local-up-cluster.json").exists()
+
+
+def test_run_module_failed_start_is_stopped_again_and_names_the_log(tmp_path):
+    tree(tmp_path)
+    (tmp_path / "k" / "hack" / "local-up-cluster.sh").write_text("#!/bin/bash\necho 'etcd: cannot bind'\nexit 1\n")
+    with pytest.raises(KubedebugError) as err:
+        _localup.run_module(Host(module_params(tmp_path)), healthz=lambda url, cert_dir: 200)
+    assert "exited before the cluster was up" in str(err.value)
+    assert err.value.details["log"] == ["etcd: cannot bind"]
+    assert not (tmp_path / "run" / "local-up-cluster.json").exists()
