@@ -96,7 +96,8 @@ def main(argv):
         if now is None:
             print("lab session: none in %s" % STATE)
         else:
-            print("lab session: dlv %s%s" % (now["dlv"] or "none running", "; stale records (dlv not running, not checked): %s" % now["stale"] if now["stale"] else ""))
+            stale = "; stale records (dlv not running, not checked): %s" % now["stale"] if now["stale"] else ""
+            print("lab session: dlv %s%s" % (now["dlv"] or "none running", stale))
         return 0
     with open(path) as f:
         before = json.load(f)
