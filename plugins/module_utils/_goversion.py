@@ -414,6 +414,48 @@ def parse_go_version_output(text):
     return GoVersion.parse(m.group(1))
 
 
+_VERSION_TUPLE_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
+_DLV_VERSION_OUTPUT_RE = re.compile(r"Version:\s*(v?\d+\.\d+\.\d+)")
+
+
+def version_tuple(text):
+    """``v1.20.2`` / ``1.20`` / ``1.20.5+really1.20.2`` -> (1, 20, 2); None if not a version.
+
+    Tolerant, for versions read from trees and file names (Kubernetes, Go, vendored
+    modules): a pre-release or build suffix is dropped, Debian's ``+really`` repacks
+    give the real version.
+    """
+    if not text:
+        return None
+    text = text.strip()
+    m = re.search(r"really(\d+\.\d+(?:\.\d+)?)", text)
+    if m:
+        text = m.group(1)
+    m = _VERSION_TUPLE_RE.match(text)
+    if not m:
+        return None
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+
+def go_version_tuple(text):
+    """``go version go1.19.8 linux/amd64`` / ``go1.21rc2`` / ``1.19.8`` -> (1, 19, 8), (1, 21, 0)...; None if none.
+
+    The tolerant form of :func:`parse_go_version_output` (a pre-release counts as
+    its minor's first release), falling back to :func:`version_tuple`.
+    """
+    m = _GOVERSION_OUTPUT_RE.search(text or "")
+    if not m:
+        return version_tuple(text)
+    v = GoVersion.parse(m.group(1))
+    return (v.major, v.minor, v.patch or 0)
+
+
+def dlv_version_output(text):
+    """``dlv version`` output (``Delve Debugger\\nVersion: 1.20.2\\n...``) -> (1, 20, 2); None when absent."""
+    m = _DLV_VERSION_OUTPUT_RE.search(text or "")
+    return parse_delve_version(m.group(1)) if m else None
+
+
 def check_dlv_for_program(dlv, delve, dlv_build_go, program, program_go, table=None):
     """Raise KubedebugError unless dlv (Delve ``delve``, itself built by Go ``dlv_build_go``) can debug ``program``
     (built by Go ``program_go``): what dlv would otherwise refuse only after it started ("Version of Delve is too old

@@ -13,16 +13,21 @@ the tree's version from ``.git``, the ``export-subst`` values git archive wrote
 into ``hack/lib/version.sh``, a ``KUBE_GIT_VERSION_FILE``-style file, or the
 name of the tarball/directory it came from (Debian's
 ``kubernetes_1.20.5+really1.20.2.orig.tar.gz``).
+
+:func:`tree_info` is the k8s_tree_info module: the tree, the Go and dlv that
+would build and debug it, the build plan and which components are stale.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shutil
 import subprocess
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _goversion
+from ansible_collections.kubedebug.lab.plugins.module_utils import _goversion, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 #: Components the collection builds and debugs, and their main package dirs.
@@ -52,38 +57,10 @@ REFLECT2_BROKEN_FROM_GO = (1, 18)
 #: Directories never part of the source fingerprint.
 FINGERPRINT_EXCLUDE = frozenset(("_output", ".git", ".make", "_artifacts", ".kubedebug", "__pycache__"))
 
-_SEMVER = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
-_GO_VERSION = re.compile(r"\bgo(\d+)\.(\d+)(?:\.(\d+))?((?:rc|beta)\d+)?\b")
-
-
-def parse_version(text):
-    """'v1.20.2' / '1.20' / '1.20.5+really1.20.2' -> (1, 20, 2); None if not a version."""
-    if not text:
-        return None
-    text = text.strip()
-    m = re.search(r"really(\d+\.\d+(?:\.\d+)?)", text)  # Debian's "+really" repacks
-    if m:
-        text = m.group(1)
-    m = _SEMVER.match(text)
-    if not m:
-        return None
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
-
-
-def parse_go_version(text):
-    """'go version go1.19.8 linux/amd64' / 'go1.19' / '1.19.8' -> (1, 19, 8); None if none found.
-
-    Minimal on purpose: kubedebug.lab.plugins.module_utils._goversion is the
-    collection's full parser; k8s_build calls this one through
-    :func:`go_version_of` so both can be reconciled in one place.
-    """
-    if not text:
-        return None
-    m = _GO_VERSION.search(text)
-    if not m:
-        v = parse_version(text.strip())
-        return v
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+# One parser for versions in the whole collection: _goversion's (the names here are kept for callers).
+parse_version = _goversion.version_tuple
+parse_go_version = _goversion.go_version_tuple
+parse_dlv_version = _goversion.dlv_version_output
 
 
 def fmt_version(v, prefix=""):
@@ -527,12 +504,6 @@ def check_components(tree, components):
 # ---------------------------------------------------------------------------
 # Delve / Go compatibility (minimal call-site)
 # ---------------------------------------------------------------------------
-def parse_dlv_version(text):
-    """'Delve Debugger\\nVersion: 1.20.2\\n...' -> (1, 20, 2); None when absent."""
-    m = re.search(r"Version:\s*v?(\d+\.\d+\.\d+)", text or "")
-    return parse_version(m.group(1)) if m else None
-
-
 def dlv_go_compatible(dlv_version, go_version):
     """(ok, reason) from the Delve/Go table in _goversion. ok is None when the dlv release is newer than the table."""
     if dlv_version is None or go_version is None:
@@ -700,13 +671,11 @@ def _backup(root, rel, backup_dir, patch, check_mode):
     return dst
 
 
-def _write_atomic(path, data, mode=None):
-    tmp = os.path.join(os.path.dirname(path), ".%s.kubedebug-tmp" % os.path.basename(path))
-    with open(tmp, "wb") as f:
-        f.write(data)
-    if mode is not None:
-        os.chmod(tmp, mode)
-    os.replace(tmp, path)
+def _copy_back(backup, target):
+    """Put a backed-up file back, with the backup's mode exactly."""
+    with open(backup, "rb") as f:
+        # uid: the mode exactly (no umask), as _backup kept it
+        _supervise.atomic_write(target, f.read(), os.stat(backup).st_mode & 0o7777, uid=os.geteuid())
 
 
 def apply_patch(root, name, backup_dir, reflect2_source=None, check_mode=False):
@@ -725,7 +694,8 @@ def apply_patch(root, name, backup_dir, reflect2_source=None, check_mode=False):
         result.update(changed=True, files=[GOLANG_SH], diff=diff)
         if not check_mode:
             _backup(root, GOLANG_SH, backup_dir, name, False)
-            _write_atomic(path, after.encode("utf-8"), os.stat(path).st_mode & 0o7777)
+            # uid: the mode exactly, as the file it replaces had it (no umask)
+            _supervise.atomic_write(path, after.encode("utf-8"), os.stat(path).st_mode & 0o7777, uid=os.geteuid())
         return result
     if name == "reflect2":
         if not reflect2_source or not os.path.isdir(reflect2_source):
@@ -753,7 +723,7 @@ def apply_patch(root, name, backup_dir, reflect2_source=None, check_mode=False):
                 os.unlink(os.path.join(vdir, n))
         for n in new:
             with open(os.path.join(reflect2_source, n), "rb") as f:
-                _write_atomic(os.path.join(vdir, n), f.read(), 0o644)
+                _supervise.atomic_write(os.path.join(vdir, n), f.read(), 0o644, uid=os.geteuid())
         return result
     raise KubedebugError("unknown patch %s" % name, "Choose from %s" % ", ".join(PATCHES))
 
@@ -783,8 +753,7 @@ def revert_patch(root, name, backup_dir, check_mode=False):
             for n in extra:
                 os.unlink(os.path.join(vdir, n))
             for p in differs:
-                with open(os.path.join(bdir, p), "rb") as f:
-                    _write_atomic(os.path.join(root, p), f.read(), os.stat(os.path.join(bdir, p)).st_mode & 0o7777)
+                _copy_back(os.path.join(bdir, p), os.path.join(root, p))
         return result
     for p in backed:
         target = os.path.join(root, p)
@@ -793,6 +762,141 @@ def revert_patch(root, name, backup_dir, check_mode=False):
         result["changed"] = True
         result["files"].append("restore " + p)
         if not check_mode:
-            with open(os.path.join(bdir, p), "rb") as f:
-                _write_atomic(target, f.read(), os.stat(os.path.join(bdir, p)).st_mode & 0o7777)
+            _copy_back(os.path.join(bdir, p), target)
     return result
+
+
+# ---------------------------------------------------------------------------
+# k8s_tree_info: the tree, its toolchain, the plan and the stamps
+# ---------------------------------------------------------------------------
+#: What `make WHAT=cmd/...` runs besides go (rsync: hack/lib/golang.sh places binaries with it; gcc: cgo).
+BUILD_TOOLS = ("make", "gcc", "rsync")
+
+
+def _run_version(run_command, binary, args, hint):
+    """(path, output) of ``binary args`` run with the local toolchain only; (None, None) when there is no binary."""
+    exe = binary if os.path.sep in binary else shutil.which(binary)
+    if not exe or not os.path.exists(exe):
+        return None, None
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="")
+    rc, out, err = run_command([exe] + args, cwd="/", environ_update=env)
+    if rc != 0:
+        raise KubedebugError("`%s %s` failed (rc=%d): %s" % (exe, " ".join(args), rc, (err or out).strip()[:500]), hint)
+    return exe, out
+
+
+def read_stamp(stamp_dir, component):
+    """The stamp k8s_build wrote for a component's last build, or None."""
+    path = os.path.join(stamp_dir, component + ".json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def output_facts(output_dir, component):
+    """Where the placed binary is, and its size and mtime (what a stamp records)."""
+    path = os.path.join(output_dir, component)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {"path": path, "exists": False, "size": None, "mtime_ns": None}
+    return {"path": path, "exists": True, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _go_facts(run_command, go_bin, result):
+    """go_bin's version into result; returns it."""
+    exe, out = _run_version(run_command, go_bin, ["version"], "Check k8s_build_go_bin; install Go with the kubedebug.lab.go role")
+    if exe is None:
+        raise KubedebugError("Go not found: %s" % go_bin,
+                             "Install Go (the kubedebug.lab.go role sets go_bin) or set k8s_build_go_bin to the go binary")
+    go_version = parse_go_version(out)
+    result["go_bin"] = os.path.realpath(exe)
+    result["go_version"] = fmt_version(go_version, "go")
+    return go_version
+
+
+def _dlv_facts(module, dlv_bin, go_version, result):
+    """dlv_bin's version and whether it debugs what go_version builds, into result["dlv"]; a mismatch fails."""
+    exe, out = _run_version(module.run_command, dlv_bin, ["version"],
+                            "Check k8s_build_dlv_bin; install Delve with the kubedebug.lab.delve role")
+    dlv = {"bin": exe, "found": exe is not None, "version": None, "compatible": None, "reason": None}
+    if exe is None:
+        module.warn("dlv not found (%s): the Delve/Go compatibility check was skipped" % dlv_bin)
+        result["dlv"] = dlv
+        return
+    dv = parse_dlv_version(out)
+    dlv["version"] = fmt_version(dv)
+    if go_version is not None:
+        ok, why = dlv_go_compatible(dv, go_version)
+        dlv.update(compatible=ok, reason=why)
+        if ok is False:
+            raise KubedebugError(
+                "Delve/Go mismatch: %s (dlv %s, go %s)" % (why, exe, result["go_bin"]),
+                "Install a Delve that supports %s (the kubedebug.lab.delve role picks one) or build with a Go that "
+                "dlv %s supports (k8s_build_go_bin); dlv would refuse these binaries ('Version of Delve is too old "
+                "for Go version')" % (result["go_version"], dlv["version"]),
+                dlv=dlv, go_version=result["go_version"])
+        if ok is None:
+            module.warn("cannot tell whether dlv %s supports %s: %s" % (dlv["version"], result["go_version"], why))
+    result["dlv"] = dlv
+
+
+def stale_reason(stamp, keys, key_sha, out):
+    """Why a component must be built again (None when its stamp matches): ``keys``/``key_sha`` are its stamp
+    key and hash now (None without a plan), ``out`` the placed binary's facts (None without an output dir)."""
+    if stamp is None:
+        return "never built (no stamp)"
+    if key_sha is None:
+        return "no plan to compare with (go_bin not set or fingerprint off)"
+    if stamp.get("key_sha") != key_sha:
+        old = stamp.get("key", {})
+        changed = sorted(k for k in keys if old.get(k) != keys[k])
+        return "changed since the last build: %s" % ", ".join(changed or ["stamp format"])
+    binary = stamp.get("binary", {})
+    if out is not None and (not out["exists"] or out["size"] != binary.get("size") or out["mtime_ns"] != binary.get("mtime_ns")):
+        return "the placed binary %s is missing or was replaced" % out["path"]
+    return None
+
+
+def _stamps(p, result):
+    stamps, stale, why = {}, [], {}
+    for c in p["components"]:
+        stamps[c] = read_stamp(p["stamp_dir"], c)
+        have_plan = "stamp_sha" in result
+        reason = stale_reason(stamps[c], result["stamp_keys"][c] if have_plan else None,
+                              result["stamp_sha"][c] if have_plan else None, result.get("outputs", {}).get(c))
+        if reason is not None:
+            why[c] = reason
+            stale.append(c)
+    result.update(stamps=stamps, stale=stale, stale_reasons=why)
+
+
+def tree_info(module, result):
+    """k8s_tree_info: fills ``result`` as it goes (a failure still reports what was found); raises KubedebugError."""
+    p = module.params
+    tree = inspect_tree(p["path"], p["name_hint"])
+    result.update(tree)
+    check_components(tree, p["components"])
+    go_version = _go_facts(module.run_command, p["go_bin"], result) if p["go_bin"] else None
+    if p["dlv_bin"]:
+        _dlv_facts(module, p["dlv_bin"], go_version, result)
+    if p["components"]:
+        result["tools"] = {t: shutil.which(t) for t in BUILD_TOOLS}
+    fp = fingerprint(tree["root"]) if p["fingerprint"] else None
+    if fp is not None:
+        result["fingerprint"] = fp
+    if p["output_dir"]:
+        result["outputs"] = {c: output_facts(p["output_dir"], c) for c in p["components"]}
+    if p["components"] and go_version is not None:
+        plan = plan_build(tree, go_version, p["absolute_paths"], p["reflect2"], p["reflect2_source"], p["compress_dwarf"])
+        result["plan"] = plan
+        if fp is not None:
+            keys = {c: stamp_key(tree, plan, go_version, c, fp) for c in p["components"]}
+            result["stamp_keys"] = keys
+            result["stamp_sha"] = {c: hashlib.sha256(json.dumps(k, sort_keys=True).encode()).hexdigest() for c, k in keys.items()}
+    if p["stamp_dir"] and p["components"]:
+        _stamps(p, result)
+    return result
+

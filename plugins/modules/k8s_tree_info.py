@@ -213,47 +213,10 @@ stale_reasons:
   type: dict
 """
 
-import hashlib
-import json
-import os
-import shutil
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
-
-#: What `make WHAT=cmd/...` runs besides go (rsync: hack/lib/golang.sh places binaries with it; gcc: cgo).
-BUILD_TOOLS = ("make", "gcc", "rsync")
-
-
-def _run_version(module, binary, args, what, hint):
-    exe = binary if os.path.sep in binary else shutil.which(binary)
-    if not exe or not os.path.exists(exe):
-        return None, None
-    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="")
-    rc, out, err = module.run_command([exe] + args, cwd="/", environ_update=env)
-    if rc != 0:
-        raise KubedebugError("`%s %s` failed (rc=%d): %s" % (exe, " ".join(args), rc, (err or out).strip()[:500]), hint)
-    return exe, out
-
-
-def _read_stamp(stamp_dir, component):
-    path = os.path.join(stamp_dir, component + ".json")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _output_facts(output_dir, component):
-    path = os.path.join(output_dir, component)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return {"path": path, "exists": False, "size": None, "mtime_ns": None}
-    return {"path": path, "exists": True, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def main():
@@ -274,78 +237,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
     result = {"changed": False}
     try:
-        tree = kt.inspect_tree(p["path"], p["name_hint"])
-        result.update(tree)
-        kt.check_components(tree, p["components"])
-        go_version = None
-        if p["go_bin"]:
-            exe, out = _run_version(module, p["go_bin"], ["version"], "go",
-                                    "Check k8s_build_go_bin; install Go with the kubedebug.lab.go role")
-            if exe is None:
-                raise KubedebugError("Go not found: %s" % p["go_bin"],
-                                     "Install Go (the kubedebug.lab.go role sets go_bin) or set k8s_build_go_bin to the go binary")
-            go_version = kt.parse_go_version(out)
-            result["go_bin"] = os.path.realpath(exe)
-            result["go_version"] = kt.fmt_version(go_version, "go")
-        if p["dlv_bin"]:
-            exe, out = _run_version(module, p["dlv_bin"], ["version"], "dlv",
-                                    "Check k8s_build_dlv_bin; install Delve with the kubedebug.lab.delve role")
-            dlv = {"bin": exe, "found": exe is not None, "version": None, "compatible": None, "reason": None}
-            if exe is not None:
-                dv = kt.parse_dlv_version(out)
-                dlv["version"] = kt.fmt_version(dv)
-                if go_version is not None:
-                    ok, why = kt.dlv_go_compatible(dv, go_version)
-                    dlv.update(compatible=ok, reason=why)
-                    if ok is False:
-                        raise KubedebugError(
-                            "Delve/Go mismatch: %s (dlv %s, go %s)" % (why, exe, result["go_bin"]),
-                            "Install a Delve that supports %s (the kubedebug.lab.delve role picks one) or build with a Go that "
-                            "dlv %s supports (k8s_build_go_bin); dlv would refuse these binaries ('Version of Delve is too old "
-                            "for Go version')" % (result["go_version"], dlv["version"]),
-                            dlv=dlv, go_version=result["go_version"])
-                    if ok is None:
-                        module.warn("cannot tell whether dlv %s supports %s: %s" % (dlv["version"], result["go_version"], why))
-            else:
-                module.warn("dlv not found (%s): the Delve/Go compatibility check was skipped" % p["dlv_bin"])
-            result["dlv"] = dlv
-        if p["components"]:
-            result["tools"] = {t: shutil.which(t) for t in BUILD_TOOLS}
-        fp = kt.fingerprint(tree["root"]) if p["fingerprint"] else None
-        if fp is not None:
-            result["fingerprint"] = fp
-        if p["output_dir"]:
-            result["outputs"] = {c: _output_facts(p["output_dir"], c) for c in p["components"]}
-        if p["components"] and go_version is not None:
-            plan = kt.plan_build(tree, go_version, p["absolute_paths"], p["reflect2"], p["reflect2_source"], p["compress_dwarf"])
-            result["plan"] = plan
-            if fp is not None:
-                keys = {c: kt.stamp_key(tree, plan, go_version, c, fp) for c in p["components"]}
-                result["stamp_keys"] = keys
-                result["stamp_sha"] = {c: hashlib.sha256(json.dumps(k, sort_keys=True).encode()).hexdigest() for c, k in keys.items()}
-        if p["stamp_dir"] and p["components"]:
-            stamps, stale, why = {}, [], {}
-            for c in p["components"]:
-                st = _read_stamp(p["stamp_dir"], c)
-                stamps[c] = st
-                out = result.get("outputs", {}).get(c)
-                if st is None:
-                    why[c] = "never built (no stamp)"
-                elif "stamp_sha" not in result:
-                    why[c] = "no plan to compare with (go_bin not set or fingerprint off)"
-                elif st.get("key_sha") != result["stamp_sha"][c]:
-                    old = st.get("key", {})
-                    changed = sorted(k for k in result["stamp_keys"][c] if old.get(k) != result["stamp_keys"][c][k])
-                    why[c] = "changed since the last build: %s" % ", ".join(changed or ["stamp format"])
-                elif out is not None and (not out["exists"] or out["size"] != st.get("binary", {}).get("size")
-                                          or out["mtime_ns"] != st.get("binary", {}).get("mtime_ns")):
-                    why[c] = "the placed binary %s is missing or was replaced" % out["path"]
-                if c in why:
-                    stale.append(c)
-            result.update(stamps=stamps, stale=stale, stale_reasons=why)
+        kt.tree_info(module, result)
     except KubedebugError as err:
         fail_from_error(module, err, **result)
     module.exit_json(**result)

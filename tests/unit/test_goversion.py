@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ansible_collections.kubedebug.lab.plugins.module_utils import _goversion as gv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import (
     DELVE_GO_SUPPORT,
@@ -426,3 +427,16 @@ def test_dlv_that_cannot_debug_the_program_is_refused(delve, dlv_go, program_go,
 ])
 def test_dlv_that_can_debug_or_is_unknown_passes(delve, dlv_go, program_go):
     assert check_dlv_for_program("/x/dlv", delve, dlv_go, "/b/x", program_go) is None
+
+
+@pytest.mark.parametrize("text, want", [
+    ("go version go1.26.10 linux/amd64", (1, 26, 10)), ("go1.22rc1", (1, 22, 0)), ("go version devel go1.23-abc linux/amd64", (1, 23, 0)),
+    ("1.20.5+really1.20.2", (1, 20, 2)), ("v1.30.0-rc.1", (1, 30, 0)), ("devel", None), (None, None),
+])
+def test_go_version_tuple_is_tolerant(text, want):
+    assert gv.go_version_tuple(text) == want
+
+
+def test_dlv_version_output():
+    assert gv.dlv_version_output("Delve Debugger\nVersion: v1.27.2\nBuild: $Id: 1b4d $\n") == (1, 27, 2)
+    assert gv.dlv_version_output("Version: 1.20") is None

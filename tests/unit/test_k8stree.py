@@ -502,3 +502,93 @@ def test_plan_refuses_incomplete_vendoring(tree120):
     os.remove(os.path.join(tree120, "vendor/modules.txt"))
     with pytest.raises(KubedebugError, match="vendor/modules.txt is missing"):
         kt.plan_build(kt.inspect_tree(tree120), (1, 19, 8))
+
+
+def test_patched_and_restored_files_keep_their_mode_whatever_the_umask(tree120, tmp_path):
+    path = os.path.join(tree120, "hack/lib/golang.sh")
+    os.chmod(path, 0o755)
+    old = os.umask(0o077)
+    try:
+        assert kt.apply_patch(tree120, "trimpath_rewrite", str(tmp_path / "backup"))["changed"]
+        assert os.stat(path).st_mode & 0o7777 == 0o755
+        assert kt.revert_patch(tree120, "trimpath_rewrite", str(tmp_path / "backup"))["changed"]
+        assert os.stat(path).st_mode & 0o7777 == 0o755
+    finally:
+        os.umask(old)
+    assert not [n for n in os.listdir(os.path.dirname(path)) if "kubedebug-tmp" in n]
+
+
+# --- tree_info: the k8s_tree_info module, with stand-in go and dlv -------------------------------------------
+
+class Host:
+    """What tree_info uses of an AnsibleModule: real commands."""
+
+    def __init__(self, **params):
+        self.params = dict(path=None, name_hint=None, components=[], go_bin=None, dlv_bin=None, absolute_paths=False,
+                           compress_dwarf=True, reflect2="auto", reflect2_source=REFLECT2_DEBIAN, stamp_dir=None,
+                           output_dir=None, fingerprint=True)
+        self.params.update(params)
+        self.warnings = []
+
+    def run_command(self, args, cwd=None, environ_update=None):
+        done = subprocess.run(args, cwd=cwd, env=environ_update, capture_output=True, text=True)
+        return done.returncode, done.stdout, done.stderr
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+
+def stand_in(tmp_path, name, output):
+    path = tmp_path / "bin" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("#!/bin/sh\nprintf '%s'\n" % output.replace("\n", "\\n"))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_tree_info_versions_plan_and_stamps(tree120, tmp_path, replacement):
+    go = stand_in(tmp_path, "go", "go version go1.19.8 linux/amd64\n")
+    dlv = stand_in(tmp_path, "dlv", "Delve Debugger\nVersion: 1.20.2\nBuild: $Id: e0c2 $\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kube-apiserver").write_bytes(b"ELF")
+    host = Host(path=tree120, components=["kube-apiserver"], go_bin=go, dlv_bin=dlv, reflect2_source=replacement,
+                stamp_dir=str(tmp_path / "stamps"), output_dir=str(out))
+    res = kt.tree_info(host, {"changed": False})
+    assert (res["go_version"], res["go_bin"]) == ("go1.19.8", go)
+    assert res["dlv"] == {"bin": dlv, "found": True, "version": "1.20.2", "compatible": True, "reason": "dlv 1.20.2 supports Go 1.19"}
+    assert res["plan"]["mode"] and res["stamp_keys"]["kube-apiserver"]["go_version"] == "go1.19.8"
+    assert res["stale"] == ["kube-apiserver"] and res["stale_reasons"] == {"kube-apiserver": "never built (no stamp)"}
+
+    os.makedirs(str(tmp_path / "stamps"))
+    stamp = {"key": res["stamp_keys"]["kube-apiserver"], "key_sha": res["stamp_sha"]["kube-apiserver"],
+             "binary": {"size": 3, "mtime_ns": os.stat(out / "kube-apiserver").st_mtime_ns}}
+    (tmp_path / "stamps" / "kube-apiserver.json").write_text(json.dumps(stamp))
+    assert kt.tree_info(host, {})["stale"] == []
+
+    (out / "kube-apiserver").write_bytes(b"ELF, rebuilt by hand")
+    assert kt.tree_info(host, {})["stale_reasons"] == {"kube-apiserver": "the placed binary %s is missing or was replaced" % (out / "kube-apiserver")}
+
+    stamp["key"] = dict(stamp["key"], go_version="go1.19.7")
+    stamp["key_sha"] = "0" * 64
+    (tmp_path / "stamps" / "kube-apiserver.json").write_text(json.dumps(stamp))
+    assert kt.tree_info(host, {})["stale_reasons"] == {"kube-apiserver": "changed since the last build: go_version"}
+
+
+def test_tree_info_refuses_a_dlv_too_old_for_the_go(tree120, tmp_path):
+    go = stand_in(tmp_path, "go", "go version go1.21.0 linux/amd64\n")
+    dlv = stand_in(tmp_path, "dlv", "Delve Debugger\nVersion: 1.20.2\n")
+    result = {"changed": False}
+    with pytest.raises(KubedebugError) as err:
+        kt.tree_info(Host(path=tree120, go_bin=go, dlv_bin=dlv), result)
+    assert "Delve/Go mismatch" in str(err.value) and err.value.details["dlv"]["compatible"] is False
+    assert result["go_version"] == "go1.21.0" and result["version"]["version"] == "v1.20.2"
+
+
+def test_tree_info_without_go_or_dlv(tree120, tmp_path):
+    host = Host(path=tree120, dlv_bin=str(tmp_path / "no-dlv"))
+    res = kt.tree_info(host, {})
+    assert res["dlv"]["found"] is False and "compatibility check was skipped" in host.warnings[0]
+    with pytest.raises(KubedebugError) as err:
+        kt.tree_info(Host(path=tree120, go_bin=str(tmp_path / "no-go")), {})
+    assert "Go not found" in str(err.value)
