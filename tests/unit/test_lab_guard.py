@@ -16,7 +16,7 @@ GUARD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abs
 def _guard(tmp_path, cmd):
     env = dict(os.environ, KUBEDEBUG_LAB_STATE_DIR=str(tmp_path / "state"), HOME=str(tmp_path / "home"))
     return subprocess.run([sys.executable, GUARD, cmd, str(tmp_path / "snap.json")], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def _record(tmp_path, pid):
