@@ -20,6 +20,8 @@ description:
     result through M(ansible.builtin.async_status).
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
 options:
   jid:
     description: The C(ansible_job_id) of the async task.
@@ -52,10 +54,10 @@ options:
 attributes:
   check_mode:
     support: none
-    description: There is no job to wait for in check mode; skip the task there.
+    details: There is no job to wait for in check mode; skip the task there.
   diff_mode:
     support: none
-    description: Changes nothing itself.
+    details: Changes nothing itself.
   action:
     support: full
     description: Runs on the controller.

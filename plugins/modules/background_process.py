@@ -18,6 +18,8 @@ description:
   - Meant for labs on hosts where systemd is not PID 1 (containers, CI machines); on systemd hosts prefer units.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
 options:
   argv:
     description: The command, executable first (an absolute path).
@@ -57,10 +59,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports whether it would start or stop.
+    details: Reports whether it would start or stop.
   diff_mode:
     support: none
-    description: Manages a process, not a file (the pidfile is bookkeeping).
+    details: Manages a process, not a file (the pidfile is bookkeeping).
 """
 
 EXAMPLES = r"""

@@ -24,13 +24,11 @@ description:
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
+  - kubedebug.lab._attributes.read_only
+  - kubedebug.lab._attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
   facts:
     support: full
   platform:

@@ -18,6 +18,8 @@ description:
     (dlv stays alive with C(--accept-multiclient), so a supervisor never notices), that is reported as a failure.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
 options:
   address:
     description: C(host:port) of the Delve server.
@@ -84,11 +86,12 @@ options:
 attributes:
   check_mode:
     support: partial
-    description: Read-mostly; it sets and clears a breakpoint in the running target and changes no file.
-    details: In check mode it only connects and reports whether the target runs; no breakpoint is set.
+    details:
+      - Read-mostly; it sets and clears a breakpoint in the running target and changes no file.
+      - In check mode it only connects and reports whether the target runs; no breakpoint is set.
   diff_mode:
     support: none
-    description: Changes no file.
+    details: Changes no file.
 notes:
   - dlv closes connections from a different user (C(--only-same-user)); run this task as the user dlv runs as.
 seealso:

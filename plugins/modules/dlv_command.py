@@ -22,6 +22,8 @@ author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
   - kubedebug.lab.dlv
+  - kubedebug.lab._attributes
+  - kubedebug.lab._attributes.read_only
 options:
   process:
     description:
@@ -50,13 +52,6 @@ options:
   local_port:
     description: Workstation-side port of the SSH tunnel. Defaults to the dlv port.
     type: int
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 seealso:
   - module: kubedebug.lab.process_args
 """

@@ -19,15 +19,10 @@ description:
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
+  - kubedebug.lab._attributes.full_posix
+  - kubedebug.lab._attributes
   - ansible.builtin.action_common_attributes
   - kubedebug.lab.cgroup_driver_file
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   path:
     description:

@@ -24,6 +24,9 @@ description:
     (C(DW_AT_name)) for the Go version in their C(DW_AT_producer), are left out of the share and counted apart in
     RV(compile_units.runtime_optimized), so a debug build of a small program scores 100% like a large one
     (kube-apiserver v1.20.2 built by Go 1.19 with C(all=-N -l) has 1468 of 1468 units, 22 runtime units left out).
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
+  - kubedebug.lab._attributes.read_only
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 options:
@@ -43,13 +46,6 @@ options:
       - Non-ELF files, missing files and damaged files always fail.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 notes:
   - Reads only the section headers, C(.go.buildinfo) and the first entry of each DWARF compile unit; a
     159 MB debug kube-apiserver takes about 0.4 s (see C(tests/bench/bench_go_debug_info.py)).

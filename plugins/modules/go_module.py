@@ -30,6 +30,7 @@ description:
     (a tampered mirror), or the proxy could not be reached.
 extends_documentation_fragment:
   - kubedebug.lab.goproxy
+  - kubedebug.lab._attributes
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 options:
@@ -90,13 +91,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description:
+    details:
       - Downloads nothing and writes nothing. Asks the proxy only for the version's metadata (C(go list -m), into a
         temporary module cache that is removed), so a version the proxy does not have fails in check mode too; a version
         already in the module cache is checked against its recorded hash and O(expected_sum).
   diff_mode:
     support: full
-    description: With O(dest), shows the install record before and after.
+    details: With O(dest), shows the install record before and after.
 notes:
   - Files a go command unpacks into the module cache are read-only; the installed copy at O(dest) is not.
   - Reaches the network only through the go command, with the host's proxy settings (C(HTTPS_PROXY), C(GOAUTH)).

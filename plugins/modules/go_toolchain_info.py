@@ -22,6 +22,9 @@ description:
   - Reads files and runs C(go env GOVERSION); changes nothing.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
+  - kubedebug.lab._attributes.read_only
 options:
   go_version:
     description:
@@ -102,13 +105,6 @@ options:
         for example C({'1.27.2': '1.25.0'})."
     type: dict
     default: {}
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same way in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 notes:
   - The Delve-Go table follows the C(Min/MaxSupportedVersionOfGoMinor) constants of Delve's C(pkg/goversion/compat.go).
 """

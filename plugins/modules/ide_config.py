@@ -19,6 +19,8 @@ description:
   - Usually run on the controller (C(delegate_to) C(localhost)) so the files land next to the user's IDE.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
 options:
   dest:
     description: Directory to write C(.vscode/launch.json) and C(.run/) under (your checkout, or a scratch directory).
@@ -76,10 +78,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what would change.
+    details: Reports what would change.
   diff_mode:
     support: full
-    description: Shows each file before and after.
+    details: Shows each file before and after.
 seealso:
   - module: kubedebug.lab.dlv_command
 """

@@ -34,6 +34,7 @@ description:
     RV(omitted_modules) (example staging repositories the proxy does not serve; dropped from C(go.work), nothing imports them).
 extends_documentation_fragment:
   - kubedebug.lab.goproxy
+  - kubedebug.lab._attributes
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 options:
@@ -54,10 +55,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Asks the proxy whether it lists the release; downloads and writes nothing.
+    details: Asks the proxy whether it lists the release; downloads and writes nothing.
   diff_mode:
     support: none
-    description: A whole source tree has no useful diff; the result lists every module and its checksum.
+    details: A whole source tree has no useful diff; the result lists every module and its checksum.
 notes:
   - Takes about 80 s and some 400 MB of module cache for v1.37.2 the first time (the release, 31 staging modules and every
     vendored dependency).

@@ -23,6 +23,9 @@ description:
   - The decisions are taken from the tree's own files, never from a table of Kubernetes versions.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
+  - kubedebug.lab._attributes.read_only
 options:
   path:
     description: Root of the Kubernetes tree (the directory holding C(Makefile), C(hack/), C(cmd/)).
@@ -83,13 +86,6 @@ options:
     description: Compute the tree fingerprint (path, size, mtime and mode of every source file, about 0.3 s for a Kubernetes tree).
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 seealso:
   - module: kubedebug.lab.k8s_tree_patch
   - module: kubedebug.lab.go_debug_info

@@ -24,6 +24,8 @@ description:
   - O(state=absent) puts the backed-up files back.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
 options:
   path:
     description: Root of the Kubernetes tree.
@@ -53,10 +55,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what would change without touching the tree.
+    details: Reports what would change without touching the tree.
   diff_mode:
     support: full
-    description: Shows the C(hack/lib/golang.sh) change, or the reflect2 file lists before and after.
+    details: Shows the C(hack/lib/golang.sh) change, or the reflect2 file lists before and after.
 seealso:
   - module: kubedebug.lab.k8s_tree_info
 """

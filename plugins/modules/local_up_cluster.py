@@ -24,6 +24,8 @@ description:
     this cluster (restore first; the kubedebug.lab.local_up_cluster role does).
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
 options:
   state:
     description: V(started) or V(stopped).
@@ -105,10 +107,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports whether it would start, restart or stop; changes nothing.
+    details: Reports whether it would start, restart or stop; changes nothing.
   diff_mode:
     support: none
-    description: Manages processes; its record files are bookkeeping.
+    details: Manages processes; its record files are bookkeeping.
 notes:
   - Run as root (O(ignore:become=true)). One such cluster per host - kube-controller-manager and kube-scheduler keep
     their default ports, which the script cannot move.

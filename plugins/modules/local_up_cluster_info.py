@@ -17,6 +17,9 @@ description:
   - Lists the components that a kubedebug process-mode debug record names.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
+  - kubedebug.lab._attributes.read_only
 options:
   run_dir:
     description: Where M(kubedebug.lab.local_up_cluster) keeps its record.
@@ -26,13 +29,6 @@ options:
     description: Where kubedebug.lab debug records are.
     type: path
     default: /var/lib/kubedebug
-attributes:
-  check_mode:
-    support: full
-    description: Reads only.
-  diff_mode:
-    support: none
-    description: Reads only.
 notes:
   - Run as root (O(ignore:become=true)) to read other users' processes.
 seealso:

@@ -20,6 +20,9 @@ description:
   - The module's own process and its ancestors never match.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
+  - kubedebug.lab._attributes.read_only
 options:
   name:
     description:
@@ -67,13 +70,6 @@ options:
     description: Where procfs is mounted.
     type: path
     default: /proc
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 notes:
   - Reading another user's C(/proc/PID/exe) and C(cwd) needs root; use O(ignore:become=true).
 seealso:
