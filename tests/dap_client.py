@@ -161,7 +161,8 @@ def attach_arguments(configuration, workspace):
 
 
 def check(host, port, configuration, workspace, breakpoints, trigger=None, hit_timeout=120.0):
-    """Attach, set `breakpoints` ({path: [line, ...]}, checkout paths), run `trigger` (argv) and report.
+    """Attach, set `breakpoints` ({path: [line, ...]}, checkout paths), run `trigger` (argv) and report the stop
+    (without a trigger: the first stop of code the target runs by itself).
 
     Returns {"breakpoints": {path: [{line, verified, message}]}, "stopped": {path, line, name} or None,
     "error": None or a message}. Leaves the target running with none of these breakpoints."""
@@ -182,8 +183,10 @@ def check(host, port, configuration, workspace, breakpoints, trigger=None, hit_t
             report["breakpoints"][path] = [{"line": b.get("line"), "verified": bool(b.get("verified")),
                                             "message": b.get("message", "")} for b in resp["body"]["breakpoints"]]
         c.request("configurationDone")
-        if trigger and any(b["verified"] for bs in report["breakpoints"].values() for b in bs):
-            proc = subprocess.Popen(trigger, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if any(b["verified"] for bs in report["breakpoints"].values() for b in bs):
+            # no trigger: code the target runs by itself (the kubelet's sync loop)
+            if trigger:
+                proc = subprocess.Popen(trigger, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             ev = c.wait_event("stopped", timeout=hit_timeout)
             tid = ev["body"].get("threadId")
             frames = c.request("stackTrace", {"threadId": tid, "startFrame": 0, "levels": 1})["body"]["stackFrames"]
