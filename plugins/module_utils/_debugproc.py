@@ -30,7 +30,7 @@ import re
 import signal
 import time
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _dlv_rpc, _elf, _goversion, _k8stree, _procfs, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _dlv_rpc, _elf, _goversion, _k8stree, _procfs, _session, _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._argv import to_shell, to_systemd, to_systemd_environment
 from ansible_collections.kubedebug.lab.plugins.module_utils._dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, parse_listen, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
@@ -263,12 +263,8 @@ def debug(params, sup, main_pid_of=None, version_of=None, while_loading=None, dl
     binary = params["binary"] or original["exe"]
     built = build_dlv_argv(binary, original["argv"][1:], **dlv_opts)
     if version_of is not None and params.get("version_check", True) and binary != original["exe"]:
-        want, have = version_of(original["exe"]), version_of(binary)
-        if want != have and not params.get("force_version_mismatch"):
-            raise KubedebugError(
-                "the debug binary %s is %s but the running %s is %s" % (binary, have or "of unknown version", component, want or "of unknown version"),
-                hint="Build the debug binary from the same version (kubedebug.lab.k8s_build), or set force_version_mismatch: true knowingly",
-            )
+        _session.check_version(component, binary, version_of(binary), version_of(original["exe"]), "its executable %s" % original["exe"],
+                               params.get("force_version_mismatch"))
     if dlv_check is not None:
         dlv_check(params.get("dlv_path") or "dlv", binary)
     if _supervise.port_in_use(built["host"], built["port"]):

@@ -90,7 +90,7 @@ def resolve_dlv_path(dlv_path, which, hint=INSTALL_HINT):
     return found
 
 
-def _hostport(host, port):
+def hostport(host, port):
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 
@@ -134,7 +134,7 @@ def build_dlv_argv(
             )
         if f == "--":
             raise KubedebugError("dlv_flags may not contain '--'", hint="Put the component's arguments in argv/args, not in dlv_flags")
-    argv = [dlv_path, "exec", binary, "--headless", "--listen=%s" % _hostport(host, port), "--api-version=%d" % api_version]
+    argv = [dlv_path, "exec", binary, "--headless", "--listen=%s" % hostport(host, port), "--api-version=%d" % api_version]
     if accept_multiclient:
         argv.append("--accept-multiclient")
     if continue_after_start:
@@ -154,9 +154,9 @@ def build_dlv_argv(
         warnings.append(
             "dlv will listen on %s, reachable from the network: a headless Delve server has no authentication "
             "and anyone who reaches it runs code as this process's user. Prefer 127.0.0.1 with an ssh -L tunnel, "
-            "or restrict the port with the kubedebug.lab.firewall role." % _hostport(host, port)
+            "or restrict the port with the kubedebug.lab.firewall role." % hostport(host, port)
         )
-    return {"argv": argv, "listen": _hostport(host, port), "host": host, "port": port, "exposure": exposure, "warnings": warnings}
+    return {"argv": argv, "listen": hostport(host, port), "host": host, "port": port, "exposure": exposure, "warnings": warnings}
 
 
 def attach_commands(host, port, exposure, ssh_destination=None, local_port=None, dlv_path="dlv"):
@@ -168,13 +168,13 @@ def attach_commands(host, port, exposure, ssh_destination=None, local_port=None,
     local_port = local_port or port
     dest = ssh_destination or "USER@DEBUG_HOST"
     if exposure == "loopback":
-        tunnel = "ssh -N -L %d:%s %s" % (local_port, _hostport(host, port), dest)
+        tunnel = "ssh -N -L %d:%s %s" % (local_port, hostport(host, port), dest)
         connect = "%s connect 127.0.0.1:%d" % (dlv_path, local_port)
         remote = {"host": "127.0.0.1", "port": local_port}
     else:
         target = "DEBUG_HOST" if host in ("0.0.0.0", "::") else host
         tunnel = None
-        connect = "%s connect %s" % (dlv_path, _hostport(target, port))
+        connect = "%s connect %s" % (dlv_path, hostport(target, port))
         remote = {"host": target, "port": port}
     notes = [
         "dlv refuses loopback connections from a different user (--only-same-user): open the ssh tunnel as the "

@@ -3,18 +3,28 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Collection-private module_utils: not a public API for other collections.
-"""What the debug_component role needs to know before it touches anything, and its journal.
+"""A debug session: which kind, its record, its journal entry, its version check - for every mode.
 
-A component can be under dlv in one of three modes, each with its own record in
-the state directory:
+A session is of one KIND, each with its record in the state directory:
 
-  ``COMPONENT.json``             process mode (kubedebug.lab.debug_process)
-  ``COMPONENT.systemd.json``     systemd mode (a drop-in on the component's unit)
-  ``COMPONENT.static-pod.json``  static-pod mode (a rewritten kubelet manifest)
+  ``COMPONENT.json``             process mode: the original process, relaunched under dlv
+                                 (written while it happens by _debugproc: it holds the original's
+                                 argv, environment and the steps done, for a restore after a crash)
+  ``COMPONENT.systemd.json``     systemd mode: a drop-in on the component's unit
+  ``COMPONENT.static-pod.json``  static-pod mode: a rewritten kubelet manifest (how: pod), or the
+                                 manifest moved out and a host unit running the container's
+                                 arguments (how: host)
 
-``choose_mode`` is the one place that decides which mode a run uses; the
-journal (``journal.json``) keeps the order sessions were started so restore can
-undo them newest first.
+What this module decides, once for every kind:
+- ``choose_mode``: which kind a run uses;
+- ``check_version``: that the debug build is the version the component runs;
+- ``begin`` / ``end``: the record and the journal entry, written before anything on the host changes
+  and removed after it was undone (the only writer of both; ``read_records`` / ``read_journal`` the
+  only readers). The journal (``journal.json``) keeps the order sessions were started so a restore
+  undoes them newest first; within one component ``RESTORE_ORDER`` is the order.
+
+The kwok and operator kinds to come are rows of KINDS with a record builder like
+``systemd_record`` / ``static_pod_record``.
 """
 
 from __future__ import annotations
@@ -27,7 +37,16 @@ from ansible_collections.kubedebug.lab.plugins.module_utils import _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 MODES = ("auto", "process", "systemd", "static_pod")
-RECORD_SUFFIXES = (("process", ".json"), ("systemd", ".systemd.json"), ("static_pod", ".static-pod.json"))
+# kind: (record file suffix, what the session replaced). Also the order a component's sessions are undone in.
+KINDS = {
+    "process": (".json", "the running process (relaunched under dlv)"),
+    "systemd": (".systemd.json", "the unit's ExecStart (a drop-in runs dlv)"),
+    "static_pod": (".static-pod.json", "the kubelet's manifest (rewritten, or moved out for a host unit)"),
+}
+RECORD_SUFFIXES = tuple((kind, suffix) for kind, (suffix, _what) in KINDS.items())
+RESTORE_ORDER = tuple(KINDS)
+RECORD_VERSION = 1
+DROPIN_MARK = "Written by kubedebug.lab"
 JOURNAL = "journal.json"
 JOURNAL_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -167,3 +186,123 @@ def update_journal(state_dir, op, component, mode=None, check_mode=False):
             os.unlink(path)
             _supervise.fsync_dir(state_dir)
     return changed, before_text, after_text, after
+
+
+# ------------------------------------------------------------------ records
+
+
+def render_record(record):
+    """A record as the role wrote them (to_nice_json): sorted keys, 4 spaces, a final newline."""
+    return json.dumps(record, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+
+
+def systemd_record(component, unit, dropin, old=None, dropin_dir_exists=True):
+    """The systemd-mode record. ``dropin_dir_created`` is kept from the first run's record: the second
+    run finds the directory the first one made."""
+    created = (old or {}).get("dropin_dir_created", not dropin_dir_exists)
+    return {"version": RECORD_VERSION, "mode": "systemd", "component": component, "unit": unit, "dropin": dropin,
+            "dropin_dir_created": bool(created)}
+
+
+def static_pod_record(component, manifest, backup_dir, listen, how="pod", unit=None):
+    """The static-pod record: where the manifest and its original are, where dlv listens; in host mode the
+    unit that runs the component on the host."""
+    record = {"version": RECORD_VERSION, "mode": "static_pod", "component": component, "manifest": manifest,
+              "backup_dir": backup_dir, "listen": listen}
+    if how == "host":
+        record.update(how="host", unit=unit)
+    return record
+
+
+def check_dropin_ours(path):
+    """An existing drop-in of our name must carry our mark: never overwrite a file someone else wrote."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except FileNotFoundError:
+        return
+    if DROPIN_MARK.encode() not in head:
+        raise KubedebugError(
+            "%s exists and was not written by kubedebug.lab" % path,
+            hint="Move it away (it is not ours, and the debug drop-in would replace it), then run again",
+        )
+
+
+def _diff(path, before, after):
+    return {"before": before, "after": after, "before_header": path, "after_header": path}
+
+
+def begin(state_dir, component, mode, record=None, check_mode=False):
+    """Note a session before the host changes: its record (kinds other than process, whose record
+    _debugproc writes while it relaunches) and its journal entry. Returns (changed, diffs)."""
+    if mode not in KINDS:
+        raise KubedebugError("session kind %r is not one of %s" % (mode, ", ".join(KINDS)))
+    diffs = []
+    if not check_mode:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    if record is not None:
+        path = record_paths(state_dir, component)[mode]
+        text = render_record(record)
+        try:
+            with open(path, encoding="utf-8") as f:
+                before = f.read()
+        except FileNotFoundError:
+            before = ""
+        if before != text:
+            diffs.append(_diff(path, before, text))
+            if not check_mode:
+                _supervise.atomic_write(path, text.encode("utf-8"), 0o600)
+    changed, before, after, _sessions = update_journal(state_dir, "add", component, mode, check_mode=check_mode)
+    if changed:
+        diffs.append(_diff(journal_path(state_dir), before, after))
+    return bool(diffs), diffs
+
+
+def end(state_dir, component, modes, check_mode=False):
+    """After the host was given back: remove the records of ``modes`` (kinds other than process) and the
+    component's journal entry. Returns (changed, diffs)."""
+    diffs = []
+    paths = record_paths(state_dir, component)
+    for mode in modes:
+        path = paths[mode]
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                diffs.append(_diff(path, f.read(), ""))
+            if not check_mode:
+                os.unlink(path)
+                _supervise.fsync_dir(state_dir)
+    changed, before, after, _sessions = update_journal(state_dir, "remove", component, check_mode=check_mode)
+    if changed:
+        diffs.append(_diff(journal_path(state_dir), before, after))
+    return bool(diffs), diffs
+
+
+# ------------------------------------------------------------------ version
+
+_TAG = re.compile(r":(v\d+\.\d+\.\d+)")
+
+
+def image_version(pod, component):
+    """The version a static pod runs ``component`` at: the tag of its container image named
+    ``.../COMPONENT:vX.Y.Z``; ``''`` when no image says."""
+    spec = (pod or {}).get("spec") if isinstance(pod, dict) else None
+    for c in (spec or {}).get("containers") or []:
+        image = c.get("image") if isinstance(c, dict) else None
+        if isinstance(image, str) and ("/" + component + ":") in image:
+            m = _TAG.search(image)
+            return m.group(1) if m else ""
+    return ""
+
+
+def check_version(component, binary, build, running, where, force=False):
+    """The debug build must be the version the component runs (``running``, read from ``where``): an
+    apiserver of another version serves other APIs and the breakpoints land in other code. ``None`` or
+    ``''`` is an unknown version; ``force`` takes the mismatch knowingly."""
+    if force or (build or None) == (running or None):
+        return
+    raise KubedebugError(
+        "the debug binary %s is %s but the running %s is %s (%s)" % (
+            binary, build or "of unknown version", component, running or "of unknown version", where),
+        hint="Build the version the cluster runs (kubedebug.lab.k8s_build with k8s_source_version=%s), or set "
+             "force_version_mismatch: true (debug_component_force_version_mismatch) knowingly" % (running or "THE_VERSION"),
+    )

@@ -17,8 +17,17 @@ description:
     needs it) and the systemd service whose main process it is - and chooses the mode (RV(mode)).
   - In process mode it does the work itself, as M(kubedebug.lab.debug_process) does (RV(handled) is true) - relaunch
     under dlv with O(state=debug), restore with O(state=restored) - and keeps the journal of sessions
-    (C(STATE_DIR/journal.json), see M(kubedebug.lab.debug_journal)). The other modes are the role's tasks;
-    for them the module only reports (RV(handled) is false).
+    (C(STATE_DIR/journal.json), see M(kubedebug.lab.debug_journal)). The other modes are the role's tasks
+    (RV(handled) is false); for them, with O(state=debug), the module checks the debug build's version and writes
+    the session's record and journal entry before the role changes anything (C(COMPONENT.systemd.json),
+    C(COMPONENT.static-pod.json) in O(state_dir)); with O(state=restored) it returns the records for the role to
+    undo, and O(state=ended) removes them and the journal entry once the role has.
+  - One version check for every mode - the debug build (O(binary)) must be the Kubernetes version the component
+    runs - read from the running executable (process and systemd mode) or from the tag of the image the manifest
+    runs (static-pod mode; a manifest whose image names no version is not checked). O(version_check=false) skips
+    it, O(force_version_mismatch=true) takes a mismatch knowingly.
+  - Systemd mode refuses to go on when a drop-in of the name O(dropin_name) exists on the unit and was not written
+    by this collection.
   - Mode choice with O(mode=auto) - static-pod mode when the manifest exists or a static-pod session is recorded;
     the mode of an existing record; systemd mode when the process is the main process of its cgroup's service;
     process mode otherwise.
@@ -36,9 +45,11 @@ options:
     type: str
     required: true
   state:
-    description: V(debug) to put the component under dlv, V(restored) to bring back the original.
+    description:
+      - V(debug) to put the component under dlv, V(restored) to bring back the original.
+      - V(ended) - after the role undid a systemd or static-pod session, remove its records and journal entry.
     type: str
-    choices: [debug, restored]
+    choices: [debug, restored, ended]
     default: debug
   mode:
     description: The mode asked for; V(auto) lets the module choose.
@@ -55,13 +66,31 @@ options:
         (the options of M(kubedebug.lab.process_args)).
       - Defaults to C(name=COMPONENT).
     type: dict
+  dropin_name:
+    description: Systemd mode - the file name of the drop-in on the component's unit.
+    type: str
+    default: 90-kubedebug.conf
+  static_pod_how:
+    description: Static-pod mode - V(pod) (the manifest rewritten to run dlv in the pod) or V(host) (the manifest moved
+      out, the component run on the host by the unit O(host_unit)); recorded in the session record.
+    type: str
+    choices: [pod, host]
+    default: pod
+  backup_dir:
+    description: Static-pod mode - where M(kubedebug.lab.static_pod_debug) keeps the original manifest (recorded).
+    type: path
+    default: /var/lib/kubedebug/static-pods
+  host_unit:
+    description: Static-pod host mode - the unit that runs the component on the host. Defaults to
+      C(kubedebug-COMPONENT.service).
+    type: str
 attributes:
   check_mode:
     support: full
-    description: Reports what process mode would do; changes nothing.
+    description: Reports what process mode would do and which record it would write; changes nothing.
   diff_mode:
     support: full
-    description: Process mode - the command line before and after, and the journal.
+    description: The command line before and after (process mode), the session record and the journal.
 notes:
   - Run as root (O(ignore:become=true)) to read other users' processes and the records.
 seealso:
@@ -83,6 +112,12 @@ EXAMPLES = r"""
 - name: The mode it chose
   ansible.builtin.debug:
     msg: "{{ session.mode }} ({{ 'done' if session.handled else 'left to the role' }})"
+
+- name: After the role removed its drop-in and restarted the unit - the session is over
+  kubedebug.lab.debug_session:
+    component: kube-apiserver
+    state: ended
+  become: true
 """
 
 RETURN = r"""
@@ -118,6 +153,11 @@ process:
   description: The running process, as RV(kubedebug.lab.process_args#module:process) (argv, exe, cwd, cgroup, pid_ns...).
   returned: when the run needs it
   type: dict
+systemd:
+  description: Systemd mode, O(state=debug) - the unit and the path of the drop-in the role writes (recorded).
+  returned: in systemd mode with state=debug
+  type: dict
+  sample: {"unit": "kube-apiserver.service", "dropin": "/etc/systemd/system/kube-apiserver.service.d/90-kubedebug.conf"}
 unit:
   description: The systemd service named by the process's cgroup, when its main process was looked up (else empty).
   returned: always
@@ -150,113 +190,16 @@ journal:
   elements: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _debugproc, _procfs, _session
+from ansible_collections.kubedebug.lab.plugins.module_utils import _debugsession
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
-def selector_of(params):
-    sel = params["selector"] or {"name": params["component"]}
-    given = {k: v for k, v in sel.items() if v not in (None, "")}
-    unknown = sorted(set(given) - set(_procfs.SELECTOR_KEYS))
-    if unknown or len(given) != 1:
-        raise KubedebugError(
-            "selector %r must have exactly one of %s%s" % (sel, ", ".join(_procfs.SELECTOR_KEYS), " (unknown: %s)" % ", ".join(unknown) if unknown else ""),
-            hint="For example selector: {pattern: 'kube-apiserver .*--secure-port=6443'}",
-        )
-    return {k: given.get(k) for k in _procfs.SELECTOR_KEYS}
-
-
-def survey(module, p, component):
-    """Records, manifest, process and unit; the chosen mode."""
-    records = _session.read_records(p["state_dir"], component)
-    manifest = os.path.join(p["manifest_dir"], component + ".yaml")
-    manifest_exists = os.path.exists(manifest)
-    process = None
-    unit, unit_main_pid = "", 0
-    if _session.needs_process(p["state"], p["mode"], records, manifest_exists):
-        sel = selector_of(p)
-        process, _matches = _procfs.select(sel, p["pick"], "/proc", _procfs.main_pid_lookup(module.run_command),
-                                           same_pid_namespace=p["pid_namespace"] == "same")
-        guess = _session.unit_of(process["cgroup"])
-        if p["mode"] == "auto" and "systemd" not in records and guess and module.get_bin_path("systemctl"):
-            rc, out, _err = module.run_command(["systemctl", "show", "-p", "MainPID", "--value", guess])
-            unit = guess
-            unit_main_pid = int(out.strip()) if rc == 0 and out.strip().isdigit() else 0
-    mode = _session.choose_mode(p["mode"], records, manifest_exists, process["pid"] if process else None, unit_main_pid or None)
-    result = dict(
-        changed=False,
-        handled=False,
-        mode=mode,
-        records={m: m in records for m, _suffix in _session.RECORD_SUFFIXES},
-        manifest={"path": manifest, "exists": manifest_exists},
-        unit=unit,
-        unit_main_pid=unit_main_pid,
-    )
-    if "systemd" in records:
-        result["systemd_record"] = records["systemd"]
-    if "static_pod" in records:
-        result["static_pod_record"] = records["static_pod"]
-    if process is not None:
-        result["process"] = process
-    return result
-
-
-def source_dir(binary):
-    """The binary's recorded main-package directory and build-info paths (for the IDE path mapping), read while
-    dlv loads it."""
-    info = _debuginfo.analyze(binary)
-    return {"main_package_dir": info["main_package_dir"], "main_path": info["main_path"] or "",
-            "main_module": (info["main_module"] or {}).get("path", "")}
-
-
-def process_mode(module, p, component, session):
-    """Relaunch or restore in process mode, and note it in the journal."""
-    sel = {} if session["records"]["process"] or p["state"] == "restored" else {"pid": session["process"]["pid"]}
-    args = dict({k: p[k] for k in _debugproc.PROCESS_ARG_SPEC}, component=component, state=p["state"], **sel)
-    result = _debugproc.run_module(module, args, while_loading=source_dir)
-    if p["state"] == "debug" or result.get("changed"):
-        op = "add" if p["state"] == "debug" else "remove"
-        changed, before, after, _sessions = _session.update_journal(p["state_dir"], op, component, "process", check_mode=module.check_mode)
-        if changed:
-            result["changed"] = True
-            if module._diff:
-                journal = _session.journal_path(p["state_dir"])
-                diffs = [result["diff"]] if isinstance(result.get("diff"), dict) else []
-                result["diff"] = diffs + [{"before": before, "after": after, "before_header": journal, "after_header": journal}]
-    return result
-
-
-def run(module):
-    p = module.params
-    component = _session.check_component(p["component"])
-    session = survey(module, p, component)
-    # A process-mode record is restored whatever else the host has (a manifest, another mode's record).
-    if (p["state"] == "debug" and session["mode"] == "process") or (p["state"] == "restored" and session["records"]["process"]):
-        result = process_mode(module, p, component, session)
-        result.update({k: v for k, v in session.items() if k != "changed"}, handled=True)
-        result["changed"] = bool(result.get("changed"))
-    else:
-        result = session
-    result["journal"] = _session.read_journal(p["state_dir"])
-    return result
-
-
 def main():
-    spec = dict(
-        component=dict(type="str", required=True),
-        state=dict(type="str", default="debug", choices=["debug", "restored"]),
-        mode=dict(type="str", default="auto", choices=list(_session.MODES)),
-        manifest_dir=dict(type="path", default="/etc/kubernetes/manifests"),
-        selector=dict(type="dict"),
-    )
-    spec.update(_debugproc.PROCESS_ARG_SPEC)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_debugsession.SPEC, supports_check_mode=True)
     try:
-        result = run(module)
+        result = _debugsession.run_module(module)
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
     module.exit_json(**result)

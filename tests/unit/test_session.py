@@ -145,3 +145,94 @@ def test_journal_is_an_ordered_set(seq):
     for name in model:
         assert _session.journal_after(sessions, "add", name, "systemd") == sessions
     assert _session.journal_after(sessions, "remove", "not-there") == sessions
+
+
+# ------------------------------------------------------------------ one session model (issue 15)
+
+
+def test_render_record_is_what_the_role_wrote_with_to_nice_json():
+    from ansible.plugins.filter.core import to_nice_json
+
+    rec = _session.static_pod_record("kube-apiserver", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/b", "[::1]:2345", "host",
+                                     "kubedebug-kube-apiserver.service")
+    assert _session.render_record(rec) == to_nice_json(rec) + "\n"
+
+
+def test_systemd_record_keeps_whether_the_first_run_created_the_dropin_dir():
+    first = _session.systemd_record("kubelet", "kubelet.service", "/d/90.conf", None, dropin_dir_exists=False)
+    assert first["dropin_dir_created"] is True
+    # the second run finds the directory the first one made: the record still says it was created
+    assert _session.systemd_record("kubelet", "kubelet.service", "/d/90.conf", first, dropin_dir_exists=True) == first
+    assert _session.systemd_record("kubelet", "kubelet.service", "/d/90.conf", None, True)["dropin_dir_created"] is False
+
+
+def test_begin_writes_record_and_journal_once_and_end_removes_them(tmp_path):
+    state = tmp_path / "state"
+    rec = _session.systemd_record("kubelet", "kubelet.service", "/d/90.conf")
+    changed, diffs = _session.begin(str(state), "kubelet", "systemd", rec, check_mode=True)
+    assert changed and not state.exists()  # check mode: nothing on disk, not even the directory
+    assert [d["after_header"] for d in diffs] == [str(state / "kubelet.systemd.json"), str(state / "journal.json")]
+    assert _session.begin(str(state), "kubelet", "systemd", rec) == (True, diffs)
+    assert (state / "kubelet.systemd.json").read_text() == diffs[0]["after"]
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert oct((state / "kubelet.systemd.json").stat().st_mode & 0o777) == "0o600"
+    assert _session.begin(str(state), "kubelet", "systemd", rec) == (False, [])
+    assert _session.read_records(str(state), "kubelet") == {"systemd": rec}
+    assert _session.read_journal(str(state)) == [{"component": "kubelet", "mode": "systemd"}]
+    changed, diffs = _session.end(str(state), "kubelet", ("systemd", "static_pod"), check_mode=True)
+    assert changed and (state / "kubelet.systemd.json").exists()
+    assert _session.end(str(state), "kubelet", ("systemd", "static_pod"))[0]
+    assert not (state / "kubelet.systemd.json").exists() and not (state / "journal.json").exists()
+    assert _session.end(str(state), "kubelet", ("systemd", "static_pod")) == (False, [])
+
+
+def test_begin_of_process_mode_is_the_journal_only(tmp_path):
+    changed, diffs = _session.begin(str(tmp_path), "kube-apiserver", "process")
+    assert changed and [d["after_header"] for d in diffs] == [str(tmp_path / "journal.json")]
+    assert not (tmp_path / "kube-apiserver.json").exists()
+
+
+def test_begin_refuses_an_unknown_kind(tmp_path):
+    with pytest.raises(KubedebugError, match="session kind 'kwok' is not one of process, systemd, static_pod"):
+        _session.begin(str(tmp_path), "kube-scheduler", "kwok", {})
+
+
+@pytest.mark.parametrize(
+    "image, want",
+    [
+        ("registry.k8s.io/kube-apiserver:v1.33.1", "v1.33.1"),
+        ("kubedebug.local/kube-apiserver:v1.37.2-debug", "v1.37.2"),
+        ("registry.k8s.io/kube-apiserver@sha256:abc", ""),  # a digest names no version: not checked
+        ("registry.k8s.io/kube-scheduler:v1.33.1", ""),  # another component's image
+        ("kube-apiserver:v1.33.1", ""),  # no repository: the role's rule is '/COMPONENT:'
+    ],
+)
+def test_image_version(image, want):
+    pod = {"spec": {"containers": [{"name": "c", "image": image}]}}
+    assert _session.image_version(pod, "kube-apiserver") == want
+
+
+@pytest.mark.parametrize("pod", [None, {}, {"spec": None}, {"spec": {"containers": None}}, {"spec": {"containers": ["x"]}}])
+def test_image_version_of_odd_pods_is_unknown(pod):
+    assert _session.image_version(pod, "kube-apiserver") == ""
+
+
+def test_check_version():
+    _session.check_version("kubelet", "/b", "v1.33.1", "v1.33.1", "x")
+    _session.check_version("kubelet", "/b", None, "", "x")  # both unknown
+    _session.check_version("kubelet", "/b", "v1.34.0", "v1.33.1", "x", force=True)
+    with pytest.raises(KubedebugError) as e:
+        _session.check_version("kubelet", "/b", None, "v1.33.1", "its executable /usr/bin/kubelet")
+    assert str(e.value).startswith(
+        "the debug binary /b is of unknown version but the running kubelet is v1.33.1 (its executable /usr/bin/kubelet)")
+    assert "k8s_source_version=v1.33.1" in e.value.hint and "force_version_mismatch" in e.value.hint
+
+
+def test_check_dropin_ours(tmp_path):
+    _session.check_dropin_ours(str(tmp_path / "absent.conf"))
+    ours = tmp_path / "90-kubedebug.conf"
+    ours.write_text("# Written by kubedebug.lab: kubelet under dlv.\n[Service]\n")
+    _session.check_dropin_ours(str(ours))
+    ours.write_text("[Service]\nEnvironment=FOO=1\n")
+    with pytest.raises(KubedebugError, match="exists and was not written by kubedebug.lab"):
+        _session.check_dropin_ours(str(ours))
