@@ -46,6 +46,7 @@ KINDS = {
 RECORD_SUFFIXES = tuple((kind, suffix) for kind, (suffix, _what) in KINDS.items())
 RESTORE_ORDER = tuple(KINDS)
 RECORD_VERSION = 1
+FALLBACK_RESTORE_ORDER = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-apiserver")
 DROPIN_MARK = "Written by kubedebug.lab"
 JOURNAL = "journal.json"
 JOURNAL_VERSION = 1
@@ -162,6 +163,15 @@ def journal_after(sessions, op, component, mode=None):
     if op == "remove":
         return others
     raise KubedebugError("journal operation %r is not add or remove" % op)
+
+
+def restore_order(sessions, fallback=None):
+    """The components to restore: the journal's newest session first, then ``fallback`` (default
+    FALLBACK_RESTORE_ORDER: records older than the journal, the node's components before the control plane's)
+    without those."""
+    journal = [s["component"] for s in reversed(sessions)]
+    fallback = FALLBACK_RESTORE_ORDER if fallback is None else fallback
+    return journal + [c for c in fallback if c not in journal]
 
 
 def render_journal(sessions):

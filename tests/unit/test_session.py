@@ -236,3 +236,10 @@ def test_check_dropin_ours(tmp_path):
     ours.write_text("[Service]\nEnvironment=FOO=1\n")
     with pytest.raises(KubedebugError, match="exists and was not written by kubedebug.lab"):
         _session.check_dropin_ours(str(ours))
+
+
+def test_restore_order_is_newest_session_first_then_the_fallback():
+    sessions = [{"component": "kube-apiserver", "mode": "static_pod"}, {"component": "kubelet", "mode": "systemd"}]
+    assert _session.restore_order(sessions) == ["kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+    assert _session.restore_order([]) == list(_session.FALLBACK_RESTORE_ORDER)
+    assert _session.restore_order(sessions, ["etcd"]) == ["kubelet", "kube-apiserver", "etcd"]
