@@ -26,6 +26,11 @@ description:
   - With O(state=restored) it stops dlv and its target and starts the original from the record with a
     byte-identical command line, executable, working directory, environment and user, then removes the record.
   - The record is written before anything is stopped, so an interrupted run can always be restored.
+deprecated:
+  removed_in: 2.0.0
+  why: It is a second way to relaunch a process under dlv beside M(kubedebug.lab.debug_session), which does the same in
+    process mode (the same code) and also chooses the mode, checks the version in every mode and keeps the journal.
+  alternative: Use M(kubedebug.lab.debug_session) with O(kubedebug.lab.debug_session#module:mode=process).
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
