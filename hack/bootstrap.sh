@@ -14,7 +14,7 @@ apt_packages=(
   golang-go delve etcd-server etcd-client golang-cfssl openssl
   # container engine for Molecule, image building, binary inspection
   docker.io debootstrap binutils file jq curl rsync git make shellcheck
-  # cgo components (kubelet) and the DWARF 5 test binary of tests/unit/test_debuginfo.py
+  # cgo components (kubelet) and the DWARF 5 test binary of tests/unit/plugins/module_utils/_build/test_debuginfo.py
   gcc libc6-dev
   # replacement for the reflect2 1.0.1 vendored by Kubernetes 1.20 (crashes under Go >= 1.18)
   golang-github-modern-go-reflect2-dev

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Options of the modules that relaunch a process under dlv in process mode
-    # (argspec: PROCESS_ARG_SPEC in module_utils/_debugproc.py).
+    # (argspec: PROCESS_ARG_SPEC in module_utils/_relaunch.py).
     DOCUMENTATION = r"""
 options:
   pick:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _argv
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 

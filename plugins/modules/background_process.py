@@ -90,8 +90,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc, _supervise
-from ansible_collections.kubedebug.lab.plugins.module_utils._debugproc import cmdline_of, encode_argv, tail
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
+from ansible_collections.kubedebug.lab.plugins.module_utils import _files
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils._process.relaunch import cmdline_of, encode_argv, tail
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
@@ -137,10 +139,10 @@ def main():
             module.exit_json(changed=False, action="none", pid=pid)
         if pid is None:
             # Started by something else with exactly these arguments (a restore): adopt it.
-            same = _debugproc.find_exact(argv)
+            same = _relaunch.find_exact(argv)
             if same:
                 if not module.check_mode:
-                    _supervise.atomic_write(p["pidfile"], ("%d\n" % same).encode(), 0o644)
+                    _files.atomic_write(p["pidfile"], ("%d\n" % same).encode(), 0o644)
                 module.exit_json(changed=False, action="adopted", pid=same)
         if pid is not None and not p["replace"]:
             raise KubedebugError(

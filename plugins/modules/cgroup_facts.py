@@ -147,7 +147,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _cgroup
+from ansible_collections.kubedebug.lab.plugins.module_utils._node import cgroup as _cgroup
 
 
 def main():

@@ -166,7 +166,7 @@ ide_remote:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
@@ -179,10 +179,10 @@ def main():
         pid=dict(type="int"),
         pidfile=dict(type="path"),
     )
-    spec.update(_debugproc.PROCESS_ARG_SPEC)
+    spec.update(_relaunch.PROCESS_ARG_SPEC)
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("name", "pattern", "pid", "pidfile")], supports_check_mode=True)
     try:
-        result = _debugproc.run_module(module, module.params)
+        result = _relaunch.run_module(module, module.params)
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
     module.exit_json(**result)

@@ -192,14 +192,14 @@ journal:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debugsession
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import run as _session_run
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
 def main():
-    module = AnsibleModule(argument_spec=_debugsession.SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_session_run.SPEC, supports_check_mode=True)
     try:
-        result = _debugsession.run_module(module)
+        result = _session_run.run_module(module)
     except KubedebugError as e:
         fail_from_error(module, e, changed=False)
     module.exit_json(**result)

@@ -174,7 +174,7 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._debuginfo import analyze
+from ansible_collections.kubedebug.lab.plugins.module_utils._build.debuginfo import analyze
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 

@@ -197,8 +197,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
-from ansible_collections.kubedebug.lab.plugins.module_utils._goproxy import find_go
-from ansible_collections.kubedebug.lab.plugins.module_utils._goversion import (
+from ansible_collections.kubedebug.lab.plugins.module_utils._build.goproxy import find_go
+from ansible_collections.kubedebug.lab.plugins.module_utils._build.goversion import (
     GoVersion,
     check_delve_build,
     check_pair,

@@ -211,7 +211,7 @@ stale_reasons:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import k8stree as kt
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 

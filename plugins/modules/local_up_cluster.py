@@ -214,7 +214,7 @@ from urllib.error import HTTPError
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _localup
+from ansible_collections.kubedebug.lab.plugins.module_utils._cluster import localup as _localup
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 

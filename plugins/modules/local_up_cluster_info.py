@@ -112,7 +112,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _localup
+from ansible_collections.kubedebug.lab.plugins.module_utils._cluster import localup as _localup
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 

@@ -201,9 +201,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _procfs
-from ansible_collections.kubedebug.lab.plugins.module_utils._argv import split_flags, to_shell
-from ansible_collections.kubedebug.lab.plugins.module_utils._elf import debuggability
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
+from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import split_flags, to_shell
+from ansible_collections.kubedebug.lab.plugins.module_utils._build.elf import debuggability
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 

@@ -15,7 +15,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo as di  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import debuginfo as di  # noqa: E402
 
 CACHE = os.environ.get("KUBEDEBUG_CACHE", "/var/cache/kubedebug")
 CANDIDATES = [os.path.join(CACHE, "test-build", "bin", "kube-apiserver"), os.path.join(CACHE, "build", "bin", "kube-apiserver")]

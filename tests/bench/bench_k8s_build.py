@@ -42,7 +42,7 @@ PLAYBOOKS = os.path.join(REPO, "tests", "integration", "playbooks")
 
 
 sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import k8stree as kt  # noqa: E402
 
 
 def lab_release():

@@ -19,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _procfs  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs  # noqa: E402
 
 TARGET = int(os.environ.get("BENCH_PROCESSES", "5000"))
 

@@ -24,10 +24,10 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from k8sbuild_helpers import CACHE, REPO, run_playbook  # noqa: E402
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo as di  # noqa: E402
-from ansible_collections.kubedebug.lab.plugins.module_utils import _elf  # noqa: E402
-from ansible_collections.kubedebug.lab.plugins.module_utils import _k8sproxy as kp  # noqa: E402
-from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import debuginfo as di  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import elf as _elf  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import k8sproxy as kp  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import k8stree as kt  # noqa: E402
 from tests.integration.conftest import playbook, recap_changed  # noqa: E402
 
 with open(os.path.join(REPO, "inventories", "local", "group_vars", "all.yml")) as _f:

@@ -189,27 +189,31 @@ def test_interrupted_run_is_restored(tmp_path, lab):
 def test_run_interrupted_before_the_continue_is_finished(tmp_path, lab):
     """Interrupted after dlv started (target paused at its first instruction) but before the original was
     stopped: the next debug run stops the original and lets the target run; restore then works as usual."""
-    from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc, _dlv, _procfs, _supervise
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
+    from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 
     v = lab["vars"]
     running = _procfs.read_process(lab["pid"])
     original = {"argv": running["argv"], "exe": running["exe"], "cwd": running["cwd"], "env": _supervise.read_environ(lab["pid"]),
                 "uid": running["uid"], "gid": running["gid"], "pid": lab["pid"], "start_ticks": running["start_ticks"]}
     launch = _dlv.build_dlv_argv(v["binary"], original["argv"][1:], listen="127.0.0.1:%d" % v["port"], continue_after_start=False)["argv"]
-    sup = _debugproc.Supervisor("detached", None, v["state_dir"], v["log_dir"])
+    sup = _relaunch.Supervisor("detached", None, v["state_dir"], v["log_dir"])
     os.makedirs(v["state_dir"])
     state_path = os.path.join(v["state_dir"], v["comp"] + ".json")
     record = {"component": v["comp"], "mode": "process", "original": original, "dlv_argv": launch, "debug": None, "continue_pending": True}
-    _supervise.write_state(state_path, record)
+    _files.write_state(state_path, record)
     record["debug"] = sup.start(v["comp"], launch, original["env"], original["cwd"], original["uid"], original["gid"])
-    _supervise.write_state(state_path, record)  # ... and here the run was interrupted
+    _files.write_state(state_path, record)  # ... and here the run was interrupted
     assert _supervise.wait_listening(v["port"], 60, record["debug"]["pid"])
     res = run_play(tmp_path, [dict(DEBUG, name="Debug", register="d"), dict(DEBUG, name="Debug again", register="d2")],
                    dict(v, kdbg_dump=["d", "d2"]))[2]
     d = res["d"]
     assert d["changed"] and "interrupted relaunch was finished" in d["msg"], d
     assert d["stopped"] == "terminated" and not alive(lab["pid"])
-    assert _debugproc.traced_stop(d["target_pid"]) is False  # running, not paused
+    assert _relaunch.traced_stop(d["target_pid"]) is False  # running, not paused
     assert not res["d2"]["changed"] and res["d2"]["target_pid"] == d["target_pid"]
     assert "continue_pending" not in json.loads(open(state_path).read())
     res = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]
@@ -301,7 +305,10 @@ def test_debug_session_does_process_mode_with_check_diff_and_journal(tmp_path, l
 def test_restore_does_not_keep_an_original_that_was_told_to_stop(tmp_path, serving_lab):
     """A run interrupted after the original was told to stop (it still drains, 3 s here): restore must not take
     the dying original for the restored one; it lets it end and starts the original afresh."""
-    from ansible_collections.kubedebug.lab.plugins.module_utils import _debugproc, _procfs, _supervise
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
+    from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 
     v = serving_lab["vars"]
     running = _procfs.read_process(serving_lab["pid"])
@@ -309,10 +316,10 @@ def test_restore_does_not_keep_an_original_that_was_told_to_stop(tmp_path, servi
                 "uid": running["uid"], "gid": running["gid"], "pid": serving_lab["pid"], "start_ticks": running["start_ticks"]}
     os.makedirs(v["state_dir"])
     state_path = os.path.join(v["state_dir"], v["comp"] + ".json")
-    _supervise.write_state(state_path, {"component": v["comp"], "mode": "process", "original": original, "dlv_argv": [],
+    _files.write_state(state_path, {"component": v["comp"], "mode": "process", "original": original, "dlv_argv": [],
                                         "debug": {"kind": "detached", "pid": 0}, "continue_pending": True, "original_stopping": True})
     os.kill(serving_lab["pid"], signal.SIGTERM)  # ... and here the run was interrupted
-    assert _debugproc.find_exact(original["argv"]) == serving_lab["pid"]  # still there, draining
+    assert _relaunch.find_exact(original["argv"]) == serving_lab["pid"]  # still there, draining
     r = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]["r"]
     assert r["changed"] and r["pid"] != serving_lab["pid"] and not alive(serving_lab["pid"])
     assert cmdline(r["pid"]) == serving_lab["cmdline"]

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _elf
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import elf as _elf
 from tests.integration.conftest import TESTDATA, free_port, kill_tree, recap_changed, run_play
 from tests.integration.goproxy_helpers import DEBIAN_GO, SHARED_MODCACHE, run_roles, snapshot
 

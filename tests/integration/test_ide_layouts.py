@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo, _ide
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import debuginfo as _debuginfo
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import ide as _ide
 from tests import dap_client
 from tests.integration.conftest import free_port
 from tests.toolchains import debian_go

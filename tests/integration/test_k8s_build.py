@@ -27,8 +27,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from k8sbuild_helpers import CACHE, REPO, free_ports, go_bin, run_playbook, write_inventory  # noqa: E402
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _debuginfo as di  # noqa: E402
-from ansible_collections.kubedebug.lab.plugins.module_utils import _k8stree as kt  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import debuginfo as di  # noqa: E402
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import k8stree as kt  # noqa: E402
 
 VERSION = "v1.20.2"
 TREE = os.path.join(CACHE, "src", "kubernetes-" + VERSION)

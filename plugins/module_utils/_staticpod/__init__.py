@@ -10,7 +10,7 @@ start with a dot, whatever the extension (kubernetes#136962, #55596,
 kubeadm#2823): a ``kube-apiserver.yaml.old`` next to the manifest is a second
 pod. So the original is kept in a backup directory *outside* the manifest
 directory, and every file written into the manifest directory goes through a
-dot-named temp file, fsync and rename (``_supervise.atomic_write``).
+dot-named temp file, fsync and rename (``_files.atomic_write``).
 
 Files of one session, for manifest ``NAME`` in ``backup_dir``:
 
@@ -41,7 +41,7 @@ The package:
 
 from __future__ import annotations
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._podyaml import render_yaml
+from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.podyaml import render_yaml
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.flow import debug, restore
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import (
     ANN_LISTEN, ANN_SHA, DEFAULT_BACKUP_DIR, DEFAULT_CONTAINER_DIR, container_argv, parse, raw_marker,

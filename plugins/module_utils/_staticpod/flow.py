@@ -14,9 +14,11 @@ import fcntl
 import os
 import re
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _elf, _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import elf as _elf
+from ansible_collections.kubedebug.lab.plugins.module_utils import _files
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.lab.plugins.module_utils._podyaml import render_yaml
+from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.podyaml import render_yaml
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import (
     DEFAULT_BACKUP_DIR, HEADER, RAW_LISTEN, RECORD_SUFFIX, SHA_SUFFIX, container_argv, parse, raw_marker, select_container, sha256,
 )
@@ -301,7 +303,7 @@ def _debug_static(s):
     }
     s.store.write(source, record, s.step, loaded)
     if changed:
-        _supervise.atomic_write(s.path, new_raw, st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid, hook=prefixed(s.step, "manifest"))
+        _files.atomic_write(s.path, new_raw, st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid, hook=prefixed(s.step, "manifest"))
     s.step("done")
     return result
 
@@ -344,7 +346,7 @@ def _debug_host(s):
     }
     s.store.write(raw, record, s.step, loaded)
     os.unlink(s.path)
-    _supervise.fsync_dir(s.dir)
+    _files.fsync_dir(s.dir)
     s.step("manifest:removed")
     s.step("done")
     return result
@@ -426,13 +428,13 @@ def _restore(s):
     if s.check_mode:
         return result
     if replaced:
-        _supervise.atomic_write(replaced, raw, 0o600, hook=prefixed(s.step, "replaced"))
+        _files.atomic_write(replaced, raw, 0o600, hook=prefixed(s.step, "replaced"))
     if rec:
         o = rec["original"]
         mode, uid, gid = o["mode"], o["uid"], o["gid"]
     else:
         mode, uid, gid = 0o600, os.getuid(), os.getgid()
-    _supervise.atomic_write(s.path, original, mode, uid=uid, gid=gid, hook=prefixed(s.step, "manifest"))
+    _files.atomic_write(s.path, original, mode, uid=uid, gid=gid, hook=prefixed(s.step, "manifest"))
     back = read_file(s.path)[0]
     if back is None or sha256(back) != osha:
         raise KubedebugError("%s does not read back as the original after writing it" % s.path,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _argv, _podyaml
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
+from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod import podyaml as _podyaml
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 ANN_SHA = "kubedebug.lab/original-sha256"

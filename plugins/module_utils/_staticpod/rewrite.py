@@ -13,7 +13,8 @@ changes (``Plan.change``: kind, field, before, after, reason) for the module's d
   -> probes (removed or stretched) -> warnings about the pod -> the annotations that mark the debug form.
 
 This file is pure: a Pod (dict) in, the debug form and its changes out. A change to how a manifest is
-rewritten is a change here and in its tests (tests/unit/test_staticpod.py); flow.py writes the result.
+rewritten is a change here and in its tests (tests/unit/plugins/module_utils/_staticpod/test_staticpod.py);
+flow.py writes the result.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import copy
 import math
 import os
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _argv, _dlv
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import (
     ANN_BACKUP, ANN_CONTAINER, ANN_LISTEN, ANN_RUNTIME_DEFAULT, ANN_SECCOMP_CONTAINER, ANN_SECCOMP_POD, ANN_SHA, DEFAULT_CONTAINER_DIR,

@@ -12,7 +12,7 @@ import os
 import re
 import signal
 
-from ansible_collections.kubedebug.lab.plugins.module_utils import _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import FAULT_ENV, RECORD_SUFFIX, SHA_SUFFIX, sha256
 
@@ -41,7 +41,7 @@ class Store:
                 raise KubedebugError("%s does not hold a sha256" % self.sha,
                                      hint="It belongs to the backup %s: inspect both; nothing was changed" % self.backup, **self.paths())
             sha = tok
-        record = _supervise.read_state(self.record)
+        record = _files.read_state(self.record)
         return {"backup": backup, "sha": sha, "record": record}
 
     def verified(self, loaded):
@@ -81,12 +81,12 @@ class Store:
         """Write the missing parts of the set, then the record when it differs; in that order."""
         os.makedirs(self.dir, 0o700, exist_ok=True)
         if had["backup"] is None:
-            _supervise.atomic_write(self.backup, original, 0o600, hook=prefixed(step, "backup"))
+            _files.atomic_write(self.backup, original, 0o600, hook=prefixed(step, "backup"))
         if had["sha"] is None:
             line = "%s  %s\n" % (sha256(original), os.path.basename(self.backup))
-            _supervise.atomic_write(self.sha, line.encode("utf-8"), 0o600, hook=prefixed(step, "sha256"))
-        if had["record"] != dict(record, version=_supervise.STATE_VERSION):
-            _supervise.write_state(self.record, record, hook=prefixed(step, "record"))
+            _files.atomic_write(self.sha, line.encode("utf-8"), 0o600, hook=prefixed(step, "sha256"))
+        if had["record"] != dict(record, version=_files.STATE_VERSION):
+            _files.write_state(self.record, record, hook=prefixed(step, "record"))
 
     def remove(self, step):
         for path, name in ((self.record, "record"), (self.sha, "sha256"), (self.backup, "backup")):
@@ -94,7 +94,7 @@ class Store:
                 os.unlink(path)
             except FileNotFoundError:
                 continue
-            _supervise.fsync_dir(self.dir)
+            _files.fsync_dir(self.dir)
             step(name + ":removed")
 
 
