@@ -15,7 +15,7 @@ description:
     their mode. The C(kubedebug.lab.restore) playbook undoes them newest first.
   - V(present) adds a component at the end (once - a component already listed keeps its place);
     V(absent) removes it. The file is written atomically and removed with its last session.
-  - V(query) changes nothing: it returns the sessions and RV(restore_order), the order the C(kubedebug.lab.restore)
+  - V(query) changes nothing. It returns the sessions and RV(restore_order), the order the C(kubedebug.lab.restore)
     playbook undoes them in.
   - A file that is not a kubedebug journal is never overwritten; the module fails and names it.
 author:

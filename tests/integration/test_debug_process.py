@@ -317,7 +317,7 @@ def test_restore_does_not_keep_an_original_that_was_told_to_stop(tmp_path, servi
     os.makedirs(v["state_dir"])
     state_path = os.path.join(v["state_dir"], v["comp"] + ".json")
     _files.write_state(state_path, {"component": v["comp"], "mode": "process", "original": original, "dlv_argv": [],
-                                        "debug": {"kind": "detached", "pid": 0}, "continue_pending": True, "original_stopping": True})
+                                    "debug": {"kind": "detached", "pid": 0}, "continue_pending": True, "original_stopping": True})
     os.kill(serving_lab["pid"], signal.SIGTERM)  # ... and here the run was interrupted
     assert _relaunch.find_exact(original["argv"]) == serving_lab["pid"]  # still there, draining
     r = run_play(tmp_path, [dict(RESTORE, name="Restore", register="r")], dict(v, kdbg_dump=["r"]))[2]["r"]

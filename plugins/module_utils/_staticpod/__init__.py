@@ -50,4 +50,3 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.rewrite i
 
 __all__ = ["ANN_LISTEN", "ANN_SHA", "DEFAULT_BACKUP_DIR", "DEFAULT_CONTAINER_DIR", "container_argv", "debug", "parse", "plan_debug",
            "raw_marker", "render_yaml", "restore"]
-

@@ -25,6 +25,7 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest 
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.rewrite import plan_debug
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.store import Store, env_fault_hook, prefixed, read_file
 
+
 class Session:
     def __init__(self, p, hook=None, check_mode=False):
         self.p = p
@@ -447,4 +448,3 @@ def _restore(s):
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-

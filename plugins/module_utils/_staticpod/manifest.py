@@ -36,7 +36,6 @@ _RAW_MARKER = re.compile(rb'kubedebug\.lab/original-sha256:[ \t]*"?([0-9a-f]{64}
 RAW_LISTEN = re.compile(rb'kubedebug\.lab/listen:[ \t]*"?([^"\s]+)"?[ \t]*\r?$', re.M)
 
 
-
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -154,4 +153,3 @@ def seccomp_type(sc):
 ANN_SECCOMP_POD = "seccomp.security.alpha.kubernetes.io/pod"
 ANN_SECCOMP_CONTAINER = "container.seccomp.security.alpha.kubernetes.io/"
 ANN_RUNTIME_DEFAULT = ("runtime/default", "docker/default")
-

@@ -16,6 +16,7 @@ from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import FAULT_ENV, RECORD_SUFFIX, SHA_SUFFIX, sha256
 
+
 class Store:
     """The backup set of one manifest in backup_dir."""
 
@@ -125,5 +126,3 @@ def env_fault_hook(step):
     """The test hook: SIGKILL this process at the step named in KUBEDEBUG_TEST_KILL_AT."""
     if os.environ.get(FAULT_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
-
-

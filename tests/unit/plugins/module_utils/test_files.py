@@ -8,7 +8,6 @@ import pytest
 from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 
 
-
 def test_atomic_write_steps_exact_mode_and_dot_temp(tmp_path):
     path = tmp_path / "kube-apiserver.yaml"
     path.write_bytes(b"old")
