@@ -20,6 +20,8 @@ description:
   - A file that is not a kubedebug journal is never overwritten; the module fails and names it.
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
+extends_documentation_fragment:
+  - kubedebug.lab._attributes
 options:
   component:
     description: Component name, for example C(kube-apiserver). Required unless O(state=query).
@@ -47,10 +49,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports the change without writing.
+    details: Reports the change without writing.
   diff_mode:
     support: full
-    description: The journal before and after.
+    details: The journal before and after.
 seealso:
   - module: kubedebug.lab.debug_session
 """

@@ -34,6 +34,7 @@ deprecated:
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
+  - kubedebug.lab._attributes
   - kubedebug.lab.dlv
   - kubedebug.lab.process_mode
 options:
@@ -61,10 +62,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what it would stop and start; changes nothing.
+    details: Reports what it would stop and start; changes nothing.
   diff_mode:
     support: full
-    description: Shows the command line before and after.
+    details: Shows the command line before and after.
 notes:
   - Run with O(ignore:become=true); the environment of the original process is kept in the state record (mode 0600)
     and never returned.

@@ -37,6 +37,7 @@ description:
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
+  - kubedebug.lab._attributes
   - kubedebug.lab.dlv
   - kubedebug.lab.process_mode
 options:
@@ -87,10 +88,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what process mode would do and which record it would write; changes nothing.
+    details: Reports what process mode would do and which record it would write; changes nothing.
   diff_mode:
     support: full
-    description: The command line before and after (process mode), the session record and the journal.
+    details: The command line before and after (process mode), the session record and the journal.
 notes:
   - Run as root (O(ignore:become=true)) to read other users' processes and the records.
 seealso:

@@ -35,6 +35,7 @@ description:
 author:
   - Kubedebug Lab Developers (@kubedebug-lab)
 extends_documentation_fragment:
+  - kubedebug.lab._attributes
   - kubedebug.lab.dlv
 options:
   path:
@@ -134,10 +135,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports the changes and the diff; writes nothing.
+    details: Reports the changes and the diff; writes nothing.
   diff_mode:
     support: full
-    description: The manifest text before and after (the original and the debug form, or the file moved away).
+    details: The manifest text before and after (the original and the debug form, or the file moved away).
 notes:
   - Run with O(ignore:become=true).
   - The debug form carries the annotations C(kubedebug.lab/original-sha256), C(kubedebug.lab/original-backup),
