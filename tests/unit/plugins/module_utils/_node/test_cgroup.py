@@ -131,7 +131,7 @@ class Host:
         return str(path) if path.exists() else None
 
     def run_command(self, args):
-        done = subprocess.run(args, capture_output=True, text=True)
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
         return done.returncode, done.stdout, done.stderr
 
 
