@@ -377,4 +377,3 @@ class NodeFacts(object):
 def gather_facts(module):
     """cgroup_facts: the ``kubedebug_cgroup`` fact (mode, PID 1, each runtime, the kubelet, the verdict)."""
     return NodeFacts(module).gather()
-

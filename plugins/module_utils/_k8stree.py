@@ -899,4 +899,3 @@ def tree_info(module, result):
     if p["stamp_dir"] and p["components"]:
         _stamps(p, result)
     return result
-

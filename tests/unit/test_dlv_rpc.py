@@ -120,7 +120,7 @@ def test_no_such_function_is_refused_and_target_keeps_running(under_dlv):
     assert "cannot set a breakpoint at main.nosuchfunc" in str(err.value)
     client = _dlv_rpc.DelveClient("127.0.0.1", port)
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             if client.state().get("Running"):
                 break
         assert client.state()["Running"] is True

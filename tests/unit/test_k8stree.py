@@ -531,7 +531,7 @@ class Host:
         self.warnings = []
 
     def run_command(self, args, cwd=None, environ_update=None):
-        done = subprocess.run(args, cwd=cwd, env=environ_update, capture_output=True, text=True)
+        done = subprocess.run(args, cwd=cwd, env=environ_update, capture_output=True, text=True, check=False)
         return done.returncode, done.stdout, done.stderr
 
     def warn(self, msg):
