@@ -202,8 +202,6 @@ def breakpoint_check(host, port, function=None, file=None, line=None, trigger=No
     return value is reported (it runs until the target resumes). The target is
     always left running when this returns, hit or not, unless it exited.
     """
-    # Long on purpose: the breakpoint's whole life (create, trigger thread, wait, report, clear, resume) in one
-    # try/finally, so the target is left running whatever step fails.
     if bool(function) == bool(file):
         raise KubedebugError("give either a function or a file and line for the breakpoint")
     client = DelveClient(host, port, connect_timeout)
@@ -211,22 +209,7 @@ def breakpoint_check(host, port, function=None, file=None, line=None, trigger=No
     trigger_thread = None
     bp = None
     try:
-        st = client.state()
-        if st.get("exited"):
-            raise exited_error(st, "before the check")
-        was_running = st.get("Running", False)
-        if was_running:
-            st = client.halt()
-            if st.get("exited"):
-                raise exited_error(st, "before the check")
-        try:
-            bp = client.create_breakpoint(function, file, line, timeout=max(120.0, timeout))
-        except DelveError as e:
-            raise KubedebugError(
-                "cannot set a breakpoint at %s: %s" % (function or "%s:%s" % (file, line), e.msg),
-                hint="For file:line use the path recorded in the binary (see the substitute-path mapping); "
-                "for a function use its full name, e.g. k8s.io/apiserver/pkg/endpoints/handlers.getResourceHandler.func1",
-            ) from e
+        bp = _arm(client, function, file, line, timeout)
         rid = client.continue_async()
         if trigger is not None:
 
@@ -239,29 +222,7 @@ def breakpoint_check(host, port, function=None, file=None, line=None, trigger=No
             trigger_thread = threading.Thread(target=run_trigger, daemon=True)
             trigger_thread.start()
         t0 = time.monotonic()
-        deadline = t0 + timeout
-        while True:
-            try:
-                st = client.wait(rid, max(0.0, deadline - time.monotonic()))["State"]
-            except TimeoutError:
-                halt_id = client.send("Command", {"name": "halt"})
-                client.wait(rid, 30)
-                client.wait(halt_id, 30)
-                raise KubedebugError(
-                    "the breakpoint at %s was not hit within %s s" % (function or "%s:%s" % (file, line), timeout),
-                    hint="Make sure the trigger reaches that code path; breakpoints in optimised code may not bind "
-                    "(check the binary with kubedebug.lab.go_debug_info)",
-                    hit=False,
-                    trigger=trigger_result,
-                ) from None
-            if st.get("exited"):
-                raise exited_error(st, "while waiting for the breakpoint")
-            thread, gid = breakpoint_hit(st, bp["id"])
-            if thread is not None:
-                break
-            # Stopped for another reason (a halt still pending from before, another
-            # client's breakpoint): resume and keep waiting.
-            rid = client.continue_async()
+        thread, gid = _wait_for_hit(client, rid, bp["id"], function or "%s:%s" % (file, line), timeout, trigger_result)
         waited = time.monotonic() - t0
         stack = [_loc(f) for f in client.stacktrace(gid, stack_depth)] if gid else []
         if hold:
@@ -288,7 +249,62 @@ def breakpoint_check(host, port, function=None, file=None, line=None, trigger=No
     if trigger_thread is not None:
         trigger_thread.join(timeout)
     result["trigger"] = trigger_result
-    # The target runs again: ask a fresh connection.
+    result["running_after"] = _running_after(host, port, connect_timeout)
+    return result
+
+
+def _arm(client, function, file, line, timeout):
+    """Stop the target (when it runs) and set the breakpoint; returns it."""
+    st = client.state()
+    if st.get("exited"):
+        raise exited_error(st, "before the check")
+    if st.get("Running", False):
+        st = client.halt()
+        if st.get("exited"):
+            raise exited_error(st, "before the check")
+    try:
+        return client.create_breakpoint(function, file, line, timeout=max(120.0, timeout))
+    except DelveError as e:
+        raise KubedebugError(
+            "cannot set a breakpoint at %s: %s" % (function or "%s:%s" % (file, line), e.msg),
+            hint="For file:line use the path recorded in the binary (see the substitute-path mapping); "
+            "for a function use its full name, e.g. k8s.io/apiserver/pkg/endpoints/handlers.getResourceHandler.func1",
+        ) from e
+
+
+def _wait_for_hit(client, rid, bp_id, where, timeout, trigger_result):
+    """Wait for the continue ``rid`` to stop at breakpoint ``bp_id``; returns (thread, goroutine_id).
+
+    Not hit within ``timeout``: the target is halted (so the breakpoint can be
+    cleared) and KubedebugError raised with ``hit=False``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            st = client.wait(rid, max(0.0, deadline - time.monotonic()))["State"]
+        except TimeoutError:
+            halt_id = client.send("Command", {"name": "halt"})
+            client.wait(rid, 30)
+            client.wait(halt_id, 30)
+            raise KubedebugError(
+                "the breakpoint at %s was not hit within %s s" % (where, timeout),
+                hint="Make sure the trigger reaches that code path; breakpoints in optimised code may not bind "
+                "(check the binary with kubedebug.lab.go_debug_info)",
+                hit=False,
+                trigger=trigger_result,
+            ) from None
+        if st.get("exited"):
+            raise exited_error(st, "while waiting for the breakpoint")
+        thread, gid = breakpoint_hit(st, bp_id)
+        if thread is not None:
+            return thread, gid
+        # Stopped for another reason (a halt still pending from before, another
+        # client's breakpoint): resume and keep waiting.
+        rid = client.continue_async()
+
+
+def _running_after(host, port, connect_timeout):
+    """The target runs again (asked over a fresh connection); an exit raises."""
     after = DelveClient(host, port, connect_timeout)
     try:
         for _attempt in range(50):
@@ -298,7 +314,6 @@ def breakpoint_check(host, port, function=None, file=None, line=None, trigger=No
             time.sleep(0.1)
         if st.get("exited"):
             raise exited_error(st, "right after the check")
-        result["running_after"] = bool(st.get("Running"))
+        return bool(st.get("Running"))
     finally:
         after.close()
-    return result

@@ -158,8 +158,8 @@ def test_facts_dockerd_flag_wins_over_daemon_json_when_docker_is_silent(tmp_path
 def test_facts_kubelet_flag_file_wins_over_its_config(tmp_path):
     host = Host(tmp_path, kubelet_config=str(tmp_path / "config.yaml"))
     (tmp_path / "config.yaml").write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\n")
-    (tmp_path / "kubeadm-flags.env").write_text(
-        'KUBELET_KUBEADM_ARGS="--cgroup-driver=cgroupfs --container-runtime-endpoint=unix:///run/containerd/containerd.sock"\n')
+    flags = "--cgroup-driver=cgroupfs --container-runtime-endpoint=unix:///run/containerd/containerd.sock"
+    (tmp_path / "kubeadm-flags.env").write_text('KUBELET_KUBEADM_ARGS="%s"\n' % flags)
     facts = c.NodeFacts(host)
     got = facts.kubelet({}, docker_present=False)
     assert (got["present"], got["running"], got["driver"], got["config_driver"]) == (True, False, "cgroupfs", "systemd")
