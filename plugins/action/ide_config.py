@@ -11,9 +11,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._session import ide as _ide
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._files import atomic_write
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import ide as _ide
 
 
 class ActionModule(ActionBase):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 
 
 def _wrap(fn):

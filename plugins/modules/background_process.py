@@ -90,11 +90,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
 from ansible_collections.kubedebug.lab.plugins.module_utils import _files
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
 from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._process.relaunch import cmdline_of, encode_argv, tail
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
 def recorded_pid(pidfile):

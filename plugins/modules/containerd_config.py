@@ -87,10 +87,10 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import file_edit as _file_edit
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import runtimes as _runtimes
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import toml_edit as _toml_edit
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
 def run(module):

@@ -98,8 +98,8 @@ restore_order:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._session import model as _session
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import model as _session
 
 
 def main():

@@ -167,8 +167,8 @@ ide_remote:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
 
 
 def main():

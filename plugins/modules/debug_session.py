@@ -193,8 +193,8 @@ journal:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._session import run as _session_run
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import run as _session_run
 
 
 def main():

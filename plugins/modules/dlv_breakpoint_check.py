@@ -166,9 +166,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 from ansible_collections.kubedebug.lab.plugins.module_utils._process.dlv import parse_listen
 from ansible_collections.kubedebug.lab.plugins.module_utils._process.dlv_rpc import DelveClient, breakpoint_check
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
 def make_trigger(p):

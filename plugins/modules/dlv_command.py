@@ -152,10 +152,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import check_argv, to_json_list, to_shell, to_systemd
-from ansible_collections.kubedebug.lab.plugins.module_utils._process.dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, resolve_dlv_path
 from ansible_collections.kubedebug.lab.plugins.module_utils._build.elf import debuggability
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import check_argv, to_json_list, to_shell, to_systemd
+from ansible_collections.kubedebug.lab.plugins.module_utils._process.dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, resolve_dlv_path
 
 
 def source_argv(params):

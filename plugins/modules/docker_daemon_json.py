@@ -63,10 +63,10 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import cgroup as _cgroup
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import file_edit as _file_edit
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import runtimes as _runtimes
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
 def run(module):

@@ -128,8 +128,8 @@ preexisting:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._node import firewall as fw
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._node import firewall as fw
 
 
 def main():

@@ -272,8 +272,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 from ansible_collections.kubedebug.lab.plugins.module_utils._build.goproxy import GOPROXY_ARG_SPEC, fetch, find_go, read_stamp
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 DEFAULT_GO = ("go", "/usr/local/go/bin/go", "/usr/lib/go/bin/go")
 

@@ -196,7 +196,6 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 from ansible_collections.kubedebug.lab.plugins.module_utils._build.goproxy import find_go
 from ansible_collections.kubedebug.lab.plugins.module_utils._build.goversion import (
     GoVersion,
@@ -209,6 +208,7 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._build.goversion imp
     newest_patch,
     parse_go_version_output,
 )
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 
 
 def installed_go_version(module, go_bin):

@@ -123,9 +123,9 @@ goland_note:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._session import ide as _ide
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
 from ansible_collections.kubedebug.lab.plugins.module_utils._files import atomic_write
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import ide as _ide
 
 
 def main():

@@ -201,10 +201,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
-from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import split_flags, to_shell
 from ansible_collections.kubedebug.lab.plugins.module_utils._build.elf import debuggability
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError, fail_from_error
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
+from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import split_flags, to_shell
 
 
 def main_pid_of(module):

@@ -189,11 +189,11 @@ def test_interrupted_run_is_restored(tmp_path, lab):
 def test_run_interrupted_before_the_continue_is_finished(tmp_path, lab):
     """Interrupted after dlv started (target paused at its first instruction) but before the original was
     stopped: the next debug run stops the original and lets the target run; restore then works as usual."""
-    from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
+    from ansible_collections.kubedebug.lab.plugins.module_utils import _files
     from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
     from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
     from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
-    from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 
     v = lab["vars"]
     running = _procfs.read_process(lab["pid"])
@@ -305,10 +305,10 @@ def test_debug_session_does_process_mode_with_check_diff_and_journal(tmp_path, l
 def test_restore_does_not_keep_an_original_that_was_told_to_stop(tmp_path, serving_lab):
     """A run interrupted after the original was told to stop (it still drains, 3 s here): restore must not take
     the dying original for the restored one; it lets it end and starts the original afresh."""
-    from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
-    from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
-    from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
     from ansible_collections.kubedebug.lab.plugins.module_utils import _files
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
+    from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 
     v = serving_lab["vars"]
     running = _procfs.read_process(serving_lab["pid"])

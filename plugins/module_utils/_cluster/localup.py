@@ -37,9 +37,9 @@ import signal
 import time
 
 from ansible_collections.kubedebug.lab.plugins.module_utils import _files
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._process.relaunch import tail
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 SCRIPT = "hack/local-up-cluster.sh"
 SUCCESS = "Local Kubernetes cluster is running"

@@ -32,10 +32,10 @@ import glob
 import os
 import platform
 
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import file_edit as _file_edit
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import runtimes as _runtimes
 from ansible_collections.kubedebug.lab.plugins.module_utils._node import toml_edit as _toml_edit
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 CGROUP2_SUPER_MAGIC = 0x63677270
 CGROUP_SUPER_MAGIC = 0x0027E0EB

@@ -29,9 +29,9 @@ import json
 import re
 import shlex
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
-from ansible_collections.kubedebug.lab.plugins.module_utils._node import toml_edit as _toml_edit
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._node import toml_edit as _toml_edit
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 
 DRIVERS = ("systemd", "cgroupfs")
 EXEC_OPT = "native.cgroupdriver"

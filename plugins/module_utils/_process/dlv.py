@@ -17,8 +17,8 @@ import ipaddress
 import os
 import re
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import check_argv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import check_argv
 
 DEFAULT_LISTEN = "127.0.0.1:2345"
 

@@ -30,18 +30,18 @@ import re
 import signal
 import time
 
+from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 from ansible_collections.kubedebug.lab.plugins.module_utils._build import debuginfo as _debuginfo
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv_rpc as _dlv_rpc
 from ansible_collections.kubedebug.lab.plugins.module_utils._build import elf as _elf
 from ansible_collections.kubedebug.lab.plugins.module_utils._build import goversion as _goversion
 from ansible_collections.kubedebug.lab.plugins.module_utils._build import k8stree as _k8stree
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv_rpc as _dlv_rpc
 from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
-from ansible_collections.kubedebug.lab.plugins.module_utils._session import model as _session
-from ansible_collections.kubedebug.lab.plugins.module_utils import _files
 from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._process.argv import to_shell, to_systemd, to_systemd_environment
 from ansible_collections.kubedebug.lab.plugins.module_utils._process.dlv import DLV_ARG_SPEC, attach_commands, build_dlv_argv, parse_listen, resolve_dlv_path
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import model as _session
 
 _VERSION = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
 VERSION_VAR = "k8s.io/component-base/version.gitVersion"

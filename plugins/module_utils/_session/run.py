@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._build import debuginfo as _debuginfo
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
-from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod import podyaml as _podyaml
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
-from ansible_collections.kubedebug.lab.plugins.module_utils._session import model as _session
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import relaunch as _relaunch
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import model as _session
+from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod import podyaml as _podyaml
 
 SPEC = dict(
     component=dict(type="str", required=True),

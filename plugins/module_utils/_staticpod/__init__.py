@@ -41,11 +41,17 @@ The package:
 
 from __future__ import annotations
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.podyaml import render_yaml
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.flow import debug, restore
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import (
-    ANN_LISTEN, ANN_SHA, DEFAULT_BACKUP_DIR, DEFAULT_CONTAINER_DIR, container_argv, parse, raw_marker,
+    ANN_LISTEN,
+    ANN_SHA,
+    DEFAULT_BACKUP_DIR,
+    DEFAULT_CONTAINER_DIR,
+    container_argv,
+    parse,
+    raw_marker,
 )
+from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.podyaml import render_yaml
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.rewrite import plan_debug
 
 __all__ = ["ANN_LISTEN", "ANN_SHA", "DEFAULT_BACKUP_DIR", "DEFAULT_CONTAINER_DIR", "container_argv", "debug", "parse", "plan_debug",

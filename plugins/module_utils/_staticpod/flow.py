@@ -14,14 +14,23 @@ import fcntl
 import os
 import re
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._build import elf as _elf
 from ansible_collections.kubedebug.lab.plugins.module_utils import _files
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
+from ansible_collections.kubedebug.lab.plugins.module_utils._build import elf as _elf
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
-from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.podyaml import render_yaml
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import (
-    DEFAULT_BACKUP_DIR, HEADER, RAW_LISTEN, RECORD_SUFFIX, SHA_SUFFIX, container_argv, parse, raw_marker, select_container, sha256,
+    DEFAULT_BACKUP_DIR,
+    HEADER,
+    RAW_LISTEN,
+    RECORD_SUFFIX,
+    SHA_SUFFIX,
+    container_argv,
+    parse,
+    raw_marker,
+    select_container,
+    sha256,
 )
+from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.podyaml import render_yaml
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.rewrite import plan_debug
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.store import Store, env_fault_hook, prefixed, read_file
 

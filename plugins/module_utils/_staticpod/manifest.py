@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod import podyaml as _podyaml
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 
 ANN_SHA = "kubedebug.lab/original-sha256"
 ANN_BACKUP = "kubedebug.lab/original-backup"

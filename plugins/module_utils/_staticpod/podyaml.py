@@ -23,8 +23,8 @@ import json
 import math
 import re
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 
 try:
     import yaml

@@ -23,12 +23,28 @@ import copy
 import math
 import os
 
+from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
-from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
 from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest import (
-    ANN_BACKUP, ANN_CONTAINER, ANN_LISTEN, ANN_RUNTIME_DEFAULT, ANN_SECCOMP_CONTAINER, ANN_SECCOMP_POD, ANN_SHA, DEFAULT_CONTAINER_DIR,
-    LEADER_ELECT_COMPONENTS, PROBES, VOL_BIN, VOL_DLV, container_argv, dict_at, list_at, seccomp_type, select_container, set_key,
+    ANN_BACKUP,
+    ANN_CONTAINER,
+    ANN_LISTEN,
+    ANN_RUNTIME_DEFAULT,
+    ANN_SECCOMP_CONTAINER,
+    ANN_SECCOMP_POD,
+    ANN_SHA,
+    DEFAULT_CONTAINER_DIR,
+    LEADER_ELECT_COMPONENTS,
+    PROBES,
+    VOL_BIN,
+    VOL_DLV,
+    container_argv,
+    dict_at,
+    list_at,
+    seccomp_type,
+    select_container,
+    set_key,
 )
 
 

@@ -6,8 +6,8 @@ import os
 import pytest
 
 from ansible_collections.kubedebug.lab.plugins.module_utils._cluster import localup as _localup
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import supervise as _supervise
 
 
 def touch_exe(path, mtime=None):

@@ -7,8 +7,8 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._node import file_edit as _file_edit
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._node import file_edit as _file_edit
 
 
 def module(check_mode=False, diff=False):

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._node import firewall as fw
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._node import firewall as fw
 
 
 @pytest.mark.parametrize("value, expect", [

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._node import runtimes as r
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._node import runtimes as r
 from tests.paths import TESTDATA
 
 FIX = os.path.join(TESTDATA, "runtimes")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._node import toml_edit as t
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._node import toml_edit as t
 
 CRI = ("plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc")
 

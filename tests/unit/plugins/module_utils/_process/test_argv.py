@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import argv as _argv
 from tests.unit.systemd_syntax import parse_exec
 
 PROPS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

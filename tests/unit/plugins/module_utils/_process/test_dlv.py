@@ -2,8 +2,8 @@
 
 import pytest
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv as _dlv
 
 
 @pytest.mark.parametrize(

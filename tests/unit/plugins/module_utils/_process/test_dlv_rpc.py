@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv_rpc as _dlv_rpc
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
-from tests.toolchains import debian_go
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import dlv_rpc as _dlv_rpc
 from tests.paths import TESTDATA
+from tests.toolchains import debian_go
 
 ARGVPRINT = os.path.join(TESTDATA, "argvprint")
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._process import procfs as _procfs
 
 CID = "a" * 64
 

@@ -5,8 +5,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._session import ide as _ide
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._session import ide as _ide
 
 
 @pytest.mark.parametrize(

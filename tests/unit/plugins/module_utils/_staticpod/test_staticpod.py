@@ -12,9 +12,9 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod import podyaml as _podyaml
 from ansible_collections.kubedebug.lab.plugins.module_utils import _staticpod as sp
 from ansible_collections.kubedebug.lab.plugins.module_utils._errors import KubedebugError
+from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod import podyaml as _podyaml
 from tests.paths import ROOT
 
 FIXTURES = os.path.join(ROOT, "tests", "testdata", "staticpods")
