@@ -48,12 +48,35 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest 
 )
 
 
+MAX_DEPTH = 100
+
+
+def unshared(obj, depth=0, path=()):
+    """A copy of a parsed manifest in which no mapping or list appears twice.
+
+    YAML anchors and aliases make one object appear in several places (``copy.deepcopy`` keeps that
+    sharing): editing the target container's securityContext or volumeMounts in place would then change
+    every object that shares it - the pod's securityContext, a sidecar. Each occurrence gets its own copy,
+    so the debug changes reach the target container only. A self-referencing alias or nesting deeper than
+    MAX_DEPTH levels (no Pod comes near it) is refused."""
+    if isinstance(obj, (dict, list)):
+        if id(obj) in path:
+            raise KubedebugError("the manifest refers to itself through a YAML alias", hint="Fix the manifest; nothing was changed")
+        if depth > MAX_DEPTH:
+            raise KubedebugError("the manifest nests more than %d levels deep" % MAX_DEPTH, hint="Fix the manifest; nothing was changed")
+        inner = path + (id(obj),)
+        if isinstance(obj, dict):
+            return {k: unshared(v, depth + 1, inner) for k, v in obj.items()}
+        return [unshared(v, depth + 1, inner) for v in obj]
+    return obj
+
+
 class Plan:
     """The debug form being made: a deep copy of the pod, the chosen container, the changes and warnings."""
 
     def __init__(self, pod, opts):
         self.opts = opts
-        self.pod = copy.deepcopy(pod)
+        self.pod = unshared(pod)
         self.spec = self.pod["spec"]
         self.idx, self.c = select_container(self.pod, opts.get("container"))
         self.name = self.c["name"]

@@ -775,6 +775,65 @@ def test_plan_does_not_share_state_between_calls():
     assert pod == keep
 
 
+ALIASED_SECURITY_CONTEXT = b"""apiVersion: v1
+kind: Pod
+metadata: {name: x, namespace: kube-system}
+spec:
+  securityContext: &sc {seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - {name: x, command: [x, --a], securityContext: *sc}
+"""
+
+ALIASED_MOUNTS = b"""apiVersion: v1
+kind: Pod
+metadata: {name: x, namespace: kube-system}
+spec:
+  hostNetwork: true
+  volumes: [{name: certs, hostPath: {path: /etc/k}}]
+  containers:
+  - name: x
+    command: [x, --a]
+    volumeMounts: &vm [{name: certs, mountPath: /etc/k}]
+  - name: side
+    command: [side]
+    volumeMounts: *vm
+"""
+
+
+def test_debug_changes_reach_only_the_target_container_through_yaml_aliases():
+    # issue 17, case 1: an object shared through an anchor was changed everywhere it appears
+    pod = sp.parse(ALIASED_SECURITY_CONTEXT)
+    plan = sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv"), sha(ALIASED_SECURITY_CONTEXT), "/bk")
+    spec = plan["pod"]["spec"]
+    assert spec["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    sc = spec["containers"][0]["securityContext"]
+    assert sc["capabilities"]["add"] == ["SYS_PTRACE"] and sc["seccompProfile"] == {"type": "Unconfined"}
+    assert pod == sp.parse(ALIASED_SECURITY_CONTEXT)
+
+    pod = sp.parse(ALIASED_MOUNTS)
+    plan = sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv", container="x"), sha(ALIASED_MOUNTS), "/bk")
+    side = plan["pod"]["spec"]["containers"][1]
+    assert side["volumeMounts"] == [{"name": "certs", "mountPath": "/etc/k"}]
+    assert "securityContext" not in side
+    assert len(plan["pod"]["spec"]["containers"][0]["volumeMounts"]) == 3
+
+
+def test_a_pod_that_refers_to_itself_or_nests_too_deep_is_refused():
+    pod = sp.parse(fixture_bytes("kube-scheduler"))
+    loop = []
+    loop.append(loop)
+    pod["metadata"]["labels"] = {"a": loop}
+    with pytest.raises(KubedebugError, match="refers to itself through a YAML alias"):
+        sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv"), "0" * 64, "/bk")
+    deep = {}
+    pod["metadata"]["labels"] = deep
+    for _ in range(200):
+        deep["x"] = {}
+        deep = deep["x"]
+    with pytest.raises(KubedebugError, match="nests more than 100 levels deep"):
+        sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv"), "0" * 64, "/bk")
+
+
 # ------------------------------------------- plain scalars as the kubelet reads them
 
 with open(os.path.join(ROOT, "tests", "testdata", "go_yaml_scalars.json"), encoding="utf-8") as _f:
