@@ -47,7 +47,6 @@ from ansible_collections.kubedebug.lab.plugins.module_utils._staticpod.manifest 
     set_key,
 )
 
-
 MAX_DEPTH = 100
 
 
