@@ -109,16 +109,23 @@ if yaml is not None:
             return super().resolve(kind, value, implicit)
 
     def _construct_mapping(loader, node):
+        # flatten_mapping puts the pairs a merge key (<<) brings in first and the mapping's own after them: an
+        # own key overrides a merged one (as in yaml.v2: `{<<: *probe, failureThreshold: 24}` is valid), two own
+        # keys of one name are a duplicate.
+        own_count = sum(1 for knode, _v in node.value if knode.tag != "tag:yaml.org,2002:merge")
         loader.flatten_mapping(node)
-        out = {}
-        for knode, vnode in node.value:
+        first_own = len(node.value) - own_count
+        out, own = {}, set()
+        for i, (knode, vnode) in enumerate(node.value):
             key = loader.construct_object(knode, deep=True)
             try:
-                dup = key in out
+                dup = key in own
             except TypeError:
                 raise yaml.constructor.ConstructorError(None, None, "a mapping key is not a scalar", knode.start_mark) from None
             if dup:
                 raise yaml.constructor.ConstructorError(None, None, "duplicate key %r" % (key,), knode.start_mark)
+            if i >= first_own:
+                own.add(key)
             out[key] = loader.construct_object(vnode, deep=True)
         return out
 

@@ -818,6 +818,17 @@ def test_debug_changes_reach_only_the_target_container_through_yaml_aliases():
     assert len(plan["pod"]["spec"]["containers"][0]["volumeMounts"]) == 3
 
 
+def test_a_merge_key_with_an_override_is_read_as_the_kubelet_reads_it():
+    # issue 17, case 5: refused as a duplicate key, though it is valid YAML and the kubelet reads it
+    raw = fixture_bytes("kube-apiserver").replace(b"    startupProbe:\n", b"    startupProbe: {<<: *lp, failureThreshold: 24}\n    x-old-startupProbe:\n")
+    raw = raw.replace(b"    livenessProbe:\n", b"    livenessProbe: &lp\n", 1)
+    pod = sp.parse(raw)
+    c = pod["spec"]["containers"][0]
+    assert c["startupProbe"] == dict(c["livenessProbe"], failureThreshold=24)
+    with pytest.raises(KubedebugError, match="duplicate key 'failureThreshold'"):
+        sp.parse(raw.replace(b"{<<: *lp, failureThreshold: 24}", b"{<<: *lp, failureThreshold: 24, failureThreshold: 25}"))
+
+
 def test_a_pod_that_refers_to_itself_or_nests_too_deep_is_refused():
     pod = sp.parse(fixture_bytes("kube-scheduler"))
     loop = []
