@@ -210,13 +210,19 @@ def _mounts(plan, run):
     cdir = run["cdir"]
     volumes = list_at(plan.spec, "volumes", "spec.volumes")
     mounts = list_at(plan.c, "volumeMounts", plan.where + " volumeMounts")
-    vol_names = {v.get("name") for v in volumes if isinstance(v, dict)}
+    for i, v in enumerate(volumes):
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str):
+            raise KubedebugError("spec.volumes[%d] is not a volume with a name (a string)" % i, hint="Fix the manifest; nothing was changed")
+    vol_names = {v["name"] for v in volumes}
     for vol in (VOL_DLV, VOL_BIN):
         if vol in vol_names:
             raise KubedebugError("the pod already has a volume named %s but no %s annotation" % (vol, ANN_SHA),
                                  hint="Rename that volume; kubedebug.lab uses this name for its own mounts")
-    for m in mounts:
-        mp = (m.get("mountPath") or "").rstrip("/") if isinstance(m, dict) else ""
+    for i, m in enumerate(mounts):
+        if not isinstance(m, dict) or not isinstance(m.get("mountPath", ""), str):
+            raise KubedebugError("%s volumeMounts[%d] is not a mount with a mountPath (a string)" % (plan.where, i),
+                                 hint="Fix the manifest; nothing was changed")
+        mp = (m.get("mountPath") or "").rstrip("/")
         if mp and (mp == cdir or cdir.startswith(mp + "/") or mp.startswith(cdir + "/")):
             raise KubedebugError("container_dir %s overlaps the existing mount %s of container %r" % (cdir, m.get("mountPath"), plan.name),
                                  hint="Set container_dir to a path no volume uses, e.g. /kubedebug-%s" % plan.name)
@@ -268,6 +274,8 @@ def _seccomp(plan, sc, psc):
         return
     pod, c = plan.pod, plan.c
     ann = (pod.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(ann, dict):
+        raise KubedebugError("metadata.annotations is not a mapping", hint="Fix the manifest; nothing was changed")
     cann_key = ANN_SECCOMP_CONTAINER + c["name"]
     # Effective profile: container field > container annotation > pod field > pod annotation.
     eff, source = None, None
@@ -309,6 +317,11 @@ def _probes(plan):
             plan.change(kind, plan.where + " " + key, before, None,
                         "a process paused at a breakpoint fails the probe and the kubelet would kill or unready it")
         elif isinstance(before, dict):
+            for field in ("periodSeconds", "failureThreshold"):
+                value = before.get(field)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                    raise KubedebugError("%s %s.%s is %r, not a whole number" % (plan.where, key, field, value),
+                                         hint="Write it as a number (the kubelet refuses the manifest as it is); nothing was changed")
             period = before.get("periodSeconds") or 10
             need = int(math.ceil(stretch / float(period)))
             if (before.get("failureThreshold") or 3) < need:

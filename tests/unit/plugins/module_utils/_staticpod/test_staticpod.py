@@ -829,6 +829,22 @@ def test_a_merge_key_with_an_override_is_read_as_the_kubelet_reads_it():
         sp.parse(raw.replace(b"{<<: *lp, failureThreshold: 24}", b"{<<: *lp, failureThreshold: 24, failureThreshold: 25}"))
 
 
+@pytest.mark.parametrize("edit, opts, msg", [
+    (lambda p: p["metadata"].__setitem__("annotations", ["a", "b"]), {}, "metadata.annotations is not a mapping"),
+    (lambda p: p["spec"]["containers"][0]["volumeMounts"][0].__setitem__("mountPath", ["/a"]), {},
+     r"volumeMounts\[0\] is not a mount with a mountPath \(a string\)"),
+    (lambda p: p["spec"]["volumes"][0].__setitem__("name", {"a": 1}), {}, r"spec.volumes\[0\] is not a volume with a name"),
+    (lambda p: p["spec"]["containers"][0]["livenessProbe"].__setitem__("failureThreshold", "8"), {"probes": "stretch"},
+     "livenessProbe.failureThreshold is '8', not a whole number"),
+])
+def test_malformed_fields_are_clear_errors_not_tracebacks(edit, opts, msg):
+    # issue 17, case 2
+    pod = sp.parse(fixture_bytes("kube-apiserver"))
+    edit(pod)
+    with pytest.raises(KubedebugError, match=msg):
+        sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv", **opts), "0" * 64, "/bk")
+
+
 def test_a_pod_that_refers_to_itself_or_nests_too_deep_is_refused():
     pod = sp.parse(fixture_bytes("kube-scheduler"))
     loop = []
