@@ -154,16 +154,34 @@ if yaml is not None:
     _Loader.add_constructor("tag:yaml.org,2002:merge", lambda loader, node: loader.construct_scalar(node))
 
 
-def _check_values(obj, where):
-    """Only what JSON can hold: a Pod has nothing else."""
+MAX_DEPTH = 100
+MAX_VALUES = 100000
+
+
+def _check_values(obj, where, budget=None, path=()):
+    """Only what JSON can hold: a Pod has nothing else. Bounded work: aliases can make a few hundred bytes
+    stand for millions of values (an alias bomb) or for a value that contains itself; no Pod nests 100 levels
+    or holds 100,000 values (kubeadm's apiserver manifest: about 150)."""
+    budget = budget if budget is not None else [MAX_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise KubedebugError("the manifest stands for more than %d values through YAML aliases (an alias bomb?)" % MAX_VALUES,
+                             hint="Fix the manifest; nothing was changed")
+    if isinstance(obj, (dict, list)):
+        if id(obj) in path:
+            raise KubedebugError("%s refers to itself through a YAML alias" % (where or "the manifest"), hint="Fix the manifest; nothing was changed")
+        if len(path) >= MAX_DEPTH:
+            raise KubedebugError("the manifest nests more than %d levels deep (at %s)" % (MAX_DEPTH, where),
+                                 hint="Fix the manifest; nothing was changed")
+        path = path + (id(obj),)
     if isinstance(obj, dict):
         for k, v in obj.items():
             if not isinstance(k, str):
                 raise KubedebugError("key %r under %s is not a string" % (k, where or "the top level"), hint="Quote the key")
-            _check_values(v, "%s.%s" % (where, k) if where else k)
+            _check_values(v, "%s.%s" % (where, k) if where else k, budget, path)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            _check_values(v, "%s[%d]" % (where, i))
+            _check_values(v, "%s[%d]" % (where, i), budget, path)
     elif isinstance(obj, float):
         if not math.isfinite(obj):
             raise KubedebugError("%s is %r, which a Pod cannot hold" % (where, obj), hint="Use a finite number or a string")
@@ -198,6 +216,8 @@ def load(raw, path="manifest"):
         # The kubelet takes anything that starts with "{" for JSON (apimachinery's yaml.ToJSON), flow-style YAML included.
         try:
             docs = [json.loads(text, object_pairs_hook=_no_dup_pairs)]
+        except RecursionError:
+            raise KubedebugError("%s nests too deeply" % path, hint="Fix the manifest; nothing was changed") from None
         except ValueError as e:
             raise KubedebugError(
                 "%s starts with '{' but is not valid JSON (%s): the kubelet reads such a file as JSON and rejects it" % (path, e),

@@ -845,6 +845,21 @@ def test_malformed_fields_are_clear_errors_not_tracebacks(edit, opts, msg):
         sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv", **opts), "0" * 64, "/bk")
 
 
+ALIAS_BOMB = ("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+              + "".join("a%d: &a%d [%s]\n" % (i, i, ", ".join(["*a%d" % (i - 1)] * 10)) for i in range(1, 7))).encode()
+
+
+@pytest.mark.parametrize("raw, msg", [
+    (ALIAS_BOMB, "stands for more than 100000 values through YAML aliases"),  # issue 17, case 3: 10**7 values from 300 bytes
+    (b"a: &a [*a]\n", "recursive node"),
+    (b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b"}", "nests too deeply"),
+    (b"a: " + b"[" * 150 + b"]" * 150 + b"\n", "nests more than 100 levels deep"),
+])
+def test_hostile_yaml_is_refused_with_bounded_work(raw, msg):
+    with pytest.raises(KubedebugError, match=msg):
+        sp.parse(raw)
+
+
 def test_a_pod_that_refers_to_itself_or_nests_too_deep_is_refused():
     pod = sp.parse(fixture_bytes("kube-scheduler"))
     loop = []
