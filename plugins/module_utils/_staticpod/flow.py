@@ -216,9 +216,20 @@ def debug(p, hook=None, check_mode=False):
     return _two_passes(p, hook, check_mode, _debug_host if p.get("mode") == "host" else _debug_static, True)
 
 
-def _load(s):
+def _load(s, restoring=False):
     raw, st = read_file(s.path)
     loaded = s.store.load()
+    if loaded["damaged"] and not restoring:
+        raise KubedebugError(
+            "the record %s of the backup set is damaged (%s); nothing was changed" % (s.store.record, loaded["damaged"]),
+            hint="Run state=restored: it puts the original back from %s, checked against %s; then debug again"
+            % (s.store.backup, s.store.sha), **s.store.paths())
+    if loaded["damaged"] and loaded["sha"] is None and loaded["backup"] is not None:
+        raise KubedebugError(
+            "the record %s is damaged (%s) and there is no %s: the backup %s cannot be checked" % (
+                s.store.record, loaded["damaged"], s.store.sha, s.store.backup),
+            hint="Compare the backup with your own copies; once it is the original, write its sha256 into %s (sha256sum format) "
+            "and run again" % s.store.sha, **s.store.paths())
     original = s.store.verified(loaded)
     return raw, st, loaded, original
 
@@ -387,8 +398,12 @@ def restore(p, hook=None, check_mode=False):
 
 
 def _restore(s):
-    raw, st, loaded, original = _load(s)
+    raw, st, loaded, original = _load(s, restoring=True)
     rec = loaded["record"]
+    if loaded["damaged"] and original is not None:
+        s.warnings.append("the record %s was damaged (%s): the original comes from %s, checked against %s; it is written "
+                          "with mode 0600, owned by the user the module runs as (root with become): the record's owner and mode are not trusted" % (
+                              s.store.record, loaded["damaged"], s.store.backup, s.store.sha))
     base = {"path": s.path, "state": "restored", "backup": s.store.paths()}
     if original is None:
         if raw is None:
@@ -412,6 +427,8 @@ def _restore(s):
             s.step("done")
         return dict(base, changed=True, msg="the original is in place; removed the leftover backup set")
     known = raw is None or bool(rec and sha256(raw) in rec.get("debug_sha256", []))
+    if loaded["damaged"] and raw is not None and raw_marker(raw) == osha:
+        known = True  # without a record, the debug form's own mark of the original's sha256 is what is left to go by
     replaced = None
     if not known:
         if not s.p.get("force"):

@@ -42,8 +42,16 @@ class Store:
                 raise KubedebugError("%s does not hold a sha256" % self.sha,
                                      hint="It belongs to the backup %s: inspect both; nothing was changed" % self.backup, **self.paths())
             sha = tok
-        record = _files.read_state(self.record)
-        return {"backup": backup, "sha": sha, "record": record}
+        try:
+            record = _files.read_state(self.record)
+            problems = record_problems(record) if record is not None else []
+        except KubedebugError as e:
+            record, problems = None, [e.msg]
+        if problems:
+            # Damaged: none of it is trusted. A restore still recovers the original from the backup and its
+            # sha256 (and says so); a debug run refuses.
+            record = None
+        return {"backup": backup, "sha": sha, "record": record, "damaged": "; ".join(problems)}
 
     def verified(self, loaded):
         """The original's bytes when a backup exists (checked against every sha256 we hold), else None."""
@@ -97,6 +105,40 @@ class Store:
                 continue
             _files.fsync_dir(self.dir)
             step(name + ":removed")
+
+
+_SHA = re.compile(r"[0-9a-f]{64}")
+MAX_ID = 2 ** 32 - 2  # the largest uid/gid Linux accepts (2**32-1 is "no id")
+
+
+def _whole(value, lo, hi):
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def record_problems(rec):
+    """What is wrong with a backup set's record (types and ranges), [] when nothing is."""
+    if not isinstance(rec, dict):
+        return ["the record is not a JSON object"]
+    problems = []
+    o = rec.get("original")
+    if not isinstance(o, dict):
+        return ["'original' is not a mapping"]
+    checks = (
+        ("original.path", isinstance(o.get("path"), str) and o["path"].startswith("/")),
+        ("original.sha256", isinstance(o.get("sha256"), str) and bool(_SHA.fullmatch(o["sha256"]))),
+        ("original.mode", _whole(o.get("mode"), 0, 0o7777)),
+        ("original.uid", _whole(o.get("uid"), 0, MAX_ID)),
+        ("original.gid", _whole(o.get("gid"), 0, MAX_ID)),
+        ("original.size", o.get("size") is None or _whole(o.get("size"), 0, 1 << 40)),
+        ("mode", rec.get("mode") in ("static", "host")),
+        ("debug_sha256", isinstance(rec.get("debug_sha256", []), list)
+         and all(isinstance(x, str) and _SHA.fullmatch(x) for x in rec.get("debug_sha256", []))),
+    )
+    for name, ok in checks:
+        if not ok:
+            value = o.get(name.split(".", 1)[1]) if name.startswith("original.") else rec.get(name)
+            problems.append("%s is %r" % (name, value) if value is not None else "%s is missing" % name)
+    return problems
 
 
 def prefixed(step, prefix):

@@ -767,6 +767,46 @@ def test_validate_refuses_dynamic_dlv_and_stripped_binaries(lab, tmp_path):
     assert_untouched(lab)
 
 
+@pytest.mark.parametrize("damage", [
+    lambda r: r.__setitem__("original", "x"),
+    lambda r: r["original"].pop("mode"),
+    lambda r: r["original"].__setitem__("mode", "0600"),
+    lambda r: r["original"].__setitem__("mode", 0o70000),
+    lambda r: r["original"].__setitem__("uid", -1),
+    lambda r: r["original"].__setitem__("uid", 2 ** 40),
+    lambda r: r.__setitem__("debug_sha256", "x"),
+], ids=["original-not-a-mapping", "mode-missing", "mode-a-string", "mode-out-of-range", "uid-negative", "uid-huge", "debug-sha-not-a-list"])
+def test_a_damaged_record_is_named_and_restore_still_recovers_the_original(tmp_path, damage):
+    # issue 17, case 4: each of these was an exception in the restore path
+    raw = fixture_bytes("kube-apiserver")
+    lab = Lab(tmp_path, content=raw)
+    sp.debug(lab.params())
+    record = lab.bdir / "kube-apiserver.yaml.kubedebug.json"
+    rec = json.loads(record.read_text())
+    damage(rec)
+    record.write_text(json.dumps(rec))
+    debug_form = lab.read()
+    with pytest.raises(KubedebugError, match="the record %s of the backup set is damaged" % record) as e:
+        sp.debug(lab.params())
+    assert "state=restored" in e.value.hint and lab.read() == debug_form  # nothing changed
+    r = sp.restore(lab.params())
+    assert r["changed"] and lab.read() == raw and lab.backups() == []
+    assert any("was damaged" in w and str(lab.bdir / "kube-apiserver.yaml") in w for w in r["warnings"])
+    assert stat.S_IMODE(os.stat(lab.path).st_mode) == 0o600
+
+
+def test_a_damaged_record_without_its_sha256_is_not_trusted(tmp_path):
+    raw = fixture_bytes("kube-apiserver")
+    lab = Lab(tmp_path, content=raw)
+    sp.debug(lab.params())
+    (lab.bdir / "kube-apiserver.yaml.kubedebug.json").write_text("[]")
+    os.unlink(lab.bdir / "kube-apiserver.yaml.sha256")
+    debug_form = lab.read()
+    with pytest.raises(KubedebugError, match="cannot be checked"):
+        sp.restore(lab.params())
+    assert lab.read() == debug_form and (lab.bdir / "kube-apiserver.yaml").read_bytes() == raw
+
+
 def test_plan_does_not_share_state_between_calls():
     raw = fixture_bytes("kube-scheduler")
     pod = sp.parse(raw)
