@@ -93,7 +93,7 @@ def test_debug_changes_only_the_target_and_restore_is_byte_exact(manifest, mode)
         sp.debug(p)
         with open(path, "rb") as f:
             debug = sp.parse(f.read())
-        for before, after in zip(original["spec"]["containers"], debug["spec"]["containers"]):
+        for before, after in zip(original["spec"]["containers"], debug["spec"]["containers"], strict=True):
             if before["name"] != target:
                 assert after == before  # a sidecar sharing the target's objects through an alias is untouched
             else:
