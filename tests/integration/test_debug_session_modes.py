@@ -92,3 +92,17 @@ def test_forced_mismatch_and_no_version_check(tmp_path, argvprint_dir):
     unchecked["kubedebug.lab.debug_session"] = dict(unchecked["kubedebug.lab.debug_session"], version_check=False)
     res = run_play(tmp_path, [forced, unchecked], {"kdbg_dump": ["forced", "unchecked"]})[2]
     assert res["forced"]["changed"] and not res["unchecked"]["changed"]
+
+
+def test_a_damaged_record_stops_the_run_before_anything_is_undone(tmp_path, argvprint_dir):
+    v = _setup(tmp_path, argvprint_dir)
+    os.makedirs(v["state"])
+    record = os.path.join(v["state"], "kube-apiserver.static-pod.json")
+    with open(record, "w") as f:
+        json.dump({"version": 1, "mode": "static_pod", "manifest": "manifests/kube-apiserver.yaml", "backup_dir": v["backup"],
+                   "listen": "127.0.0.1:2345", "how": "host"}, f)
+    for state in ("restored", "debug"):
+        rc, out, _res = run_play(tmp_path, [_session(v, v["same"], state=state)], check=False)
+        assert rc != 0
+        assert "the static-pod-mode record %s is damaged (manifest is 'manifests/kube-apiserver.yaml'; unit is missing)" % record in out
+    assert sorted(os.listdir(v["state"])) == ["kube-apiserver.static-pod.json"]  # nothing written, the record kept

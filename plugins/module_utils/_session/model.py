@@ -91,6 +91,43 @@ def read_records(state_dir, component):
     return out
 
 
+def record_problems(kind, rec):
+    """What is wrong with a systemd or static-pod record the role is about to act on (types, paths); [] when
+    nothing is. A record is ours and written by ``begin``; a damaged one must stop the run, not half-restore."""
+    problems = []
+
+    def need(field, ok):
+        if not ok:
+            problems.append("%s is %r" % (field, rec.get(field)) if field in rec else "%s is missing" % field)
+
+    def abspath(v):
+        return isinstance(v, str) and v.startswith("/") and "\n" not in v
+
+    if kind == "systemd":
+        need("unit", isinstance(rec.get("unit"), str) and bool(_UNIT.fullmatch(rec["unit"])))
+        need("dropin", abspath(rec.get("dropin")) and rec["dropin"].endswith(".conf"))
+        need("dropin_dir_created", isinstance(rec.get("dropin_dir_created", False), bool))
+    elif kind == "static_pod":
+        need("manifest", abspath(rec.get("manifest")))
+        need("backup_dir", abspath(rec.get("backup_dir")))
+        need("listen", isinstance(rec.get("listen"), str) and bool(re.fullmatch(r".+:\d{1,5}", rec["listen"])))
+        need("how", rec.get("how", "pod") in ("pod", "host"))
+        if rec.get("how") == "host":
+            need("unit", isinstance(rec.get("unit"), str) and bool(_UNIT.fullmatch(rec["unit"])))
+    return problems
+
+
+def check_record(kind, rec, path):
+    problems = record_problems(kind, rec)
+    if problems:
+        raise KubedebugError(
+            "the %s-mode record %s is damaged (%s)" % (kind.replace("_", "-"), path, "; ".join(problems)),
+            hint="It records how to restore the component: fix the field (begin() writes it as in docs/architecture.md) or move the "
+            "file away and undo the session by hand (a drop-in, a host unit, the manifest from static_pod_debug's backup set), "
+            "then run again; nothing was changed",
+        )
+
+
 def unit_of(cgroups):
     """The systemd service a process's cgroup names (``''`` when none): the path of the named systemd
     hierarchy on cgroup v1/hybrid, or the unified one on v2."""

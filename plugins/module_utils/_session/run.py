@@ -79,8 +79,11 @@ def survey(module, p, component):
         unit=unit,
         unit_main_pid=unit_main_pid,
     )
+    paths = _session.record_paths(p["state_dir"], component)
     for kind in ("systemd", "static_pod"):
         if kind in records:
+            if p["state"] != "ended":
+                _session.check_record(kind, records[kind], paths[kind])
             result[kind + "_record"] = records[kind]
     if process is not None:
         result["process"] = process

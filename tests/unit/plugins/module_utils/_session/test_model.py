@@ -243,3 +243,22 @@ def test_restore_order_is_newest_session_first_then_the_fallback():
     assert _session.restore_order(sessions) == ["kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
     assert _session.restore_order([]) == list(_session.FALLBACK_RESTORE_ORDER)
     assert _session.restore_order(sessions, ["etcd"]) == ["kubelet", "kube-apiserver", "etcd"]
+
+
+def test_records_begin_writes_have_no_problems():
+    assert _session.record_problems("systemd", _session.systemd_record("kubelet", "kubelet.service", "/etc/systemd/system/kubelet.service.d/90.conf")) == []
+    assert _session.record_problems("static_pod", _session.static_pod_record("kube-apiserver", "/etc/kubernetes/manifests/kube-apiserver.yaml",
+                                                                              "/var/lib/kubedebug/static-pods", "[::1]:2345", "host",
+                                                                              "kubedebug-kube-apiserver.service")) == []
+
+
+@pytest.mark.parametrize("kind, rec, want", [
+    ("systemd", {"unit": "kubelet.service", "dropin": "relative.conf"}, ["dropin is 'relative.conf'"]),
+    ("systemd", {"unit": ["kubelet.service"], "dropin": "/d/90.conf", "dropin_dir_created": "yes"},
+     ["unit is ['kubelet.service']", "dropin_dir_created is 'yes'"]),
+    ("static_pod", {"manifest": "/m/kube-apiserver.yaml", "backup_dir": "/b", "listen": 2345}, ["listen is 2345"]),
+    ("static_pod", {"manifest": "/m/x.yaml", "backup_dir": "/b", "listen": "127.0.0.1:2345", "how": "host"}, ["unit is missing"]),
+    ("static_pod", {"backup_dir": "/b", "listen": "127.0.0.1:2345", "how": "pods"}, ["manifest is missing", "how is 'pods'"]),
+])
+def test_record_problems_name_each_field(kind, rec, want):
+    assert _session.record_problems(kind, rec) == want
