@@ -177,7 +177,9 @@ def _validate_binaries(p, info, fresh):
                 )
     verdict = _elf.debuggability(p["binary"])
     if verdict["reasons"]:
-        raise KubedebugError("; ".join(verdict["reasons"]), debug_info=verdict)
+        raise KubedebugError("; ".join(verdict["reasons"]),
+                             hint="Build it with GOGCFLAGS='all=-N -l' and no '-s -w' (the kubedebug.lab build role); nothing was changed",
+                             debug_info=verdict)
     if fresh and p.get("port_check", True) and info["exposure"] == "loopback":
         if info["port"] in _supervise.listening_ports():
             raise KubedebugError(

@@ -65,14 +65,14 @@ def check_pod(pod, path="manifest"):
             hint="Static-pod manifests are 'apiVersion: v1' 'kind: Pod'",
         )
     if pod.get("metadata") is not None and not isinstance(pod["metadata"], dict):
-        raise KubedebugError("%s: metadata is not a mapping" % path)
+        raise KubedebugError("%s: metadata is not a mapping" % path, hint="Fix the manifest; nothing was changed")
     spec = pod.get("spec")
     containers = spec.get("containers") if isinstance(spec, dict) else None
     if not isinstance(containers, list) or not containers:
         raise KubedebugError("%s has no spec.containers" % path, hint="A Pod needs at least one container; nothing was changed")
     for i, c in enumerate(containers):
         if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c.get("name"):
-            raise KubedebugError("%s: spec.containers[%d] is not a container with a name" % (path, i))
+            raise KubedebugError("%s: spec.containers[%d] is not a container with a name" % (path, i), hint="Fix the manifest; nothing was changed")
 
 
 def select_container(pod, name=None):
@@ -130,7 +130,7 @@ def dict_at(d, key, what):
         v = {}
         set_key(d, key, v)
     elif not isinstance(v, dict):
-        raise KubedebugError("%s is not a mapping" % what)
+        raise KubedebugError("%s is not a mapping" % what, hint="Fix the manifest; nothing was changed")
     return v
 
 
@@ -140,7 +140,7 @@ def list_at(d, key, what):
         v = []
         set_key(d, key, v)
     elif not isinstance(v, list):
-        raise KubedebugError("%s is not a list" % what)
+        raise KubedebugError("%s is not a list" % what, hint="Fix the manifest; nothing was changed")
     return v
 
 

@@ -242,7 +242,7 @@ def _ptrace(plan):
     c, where = plan.c, plan.where
     sc = c.get("securityContext")
     if sc is not None and not isinstance(sc, dict):
-        raise KubedebugError("%s securityContext is not a mapping" % where)
+        raise KubedebugError("%s securityContext is not a mapping" % where, hint="Fix the manifest; nothing was changed")
     psc = plan.spec.get("securityContext") if isinstance(plan.spec.get("securityContext"), dict) else {}
     if (sc or {}).get("privileged") is True:
         plan.warnings.append("container %r is privileged: ptrace is allowed already, capabilities and seccomp left as they are" % plan.name)
@@ -349,7 +349,7 @@ def _annotations(plan, original_sha, backup_path, listen):
         ann = {}
         set_key(meta, "annotations", ann)
     elif not isinstance(ann, dict):
-        raise KubedebugError("metadata.annotations is not a mapping")
+        raise KubedebugError("metadata.annotations is not a mapping", hint="Fix the manifest; nothing was changed")
     marks = {ANN_SHA: original_sha, ANN_BACKUP: backup_path, ANN_CONTAINER: plan.name, ANN_LISTEN: listen}
     for k, v in marks.items():
         set_key(ann, k, v)

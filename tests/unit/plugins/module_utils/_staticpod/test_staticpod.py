@@ -909,7 +909,7 @@ def test_a_pod_that_refers_to_itself_or_nests_too_deep_is_refused():
         sp.plan_debug(pod, dict(binary="/b/x", dlv_host_path="/b/dlv"), "0" * 64, "/bk")
     deep = {}
     pod["metadata"]["labels"] = deep
-    for _ in range(200):
+    for _level in range(200):
         deep["x"] = {}
         deep = deep["x"]
     with pytest.raises(KubedebugError, match="nests more than 100 levels deep"):
