@@ -247,9 +247,9 @@ def test_restore_order_is_newest_session_first_then_the_fallback():
 
 def test_records_begin_writes_have_no_problems():
     assert _session.record_problems("systemd", _session.systemd_record("kubelet", "kubelet.service", "/etc/systemd/system/kubelet.service.d/90.conf")) == []
-    assert _session.record_problems("static_pod", _session.static_pod_record("kube-apiserver", "/etc/kubernetes/manifests/kube-apiserver.yaml",
-                                                                              "/var/lib/kubedebug/static-pods", "[::1]:2345", "host",
-                                                                              "kubedebug-kube-apiserver.service")) == []
+    rec = _session.static_pod_record("kube-apiserver", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/var/lib/kubedebug/static-pods",
+                                     "[::1]:2345", "host", "kubedebug-kube-apiserver.service")
+    assert _session.record_problems("static_pod", rec) == []
 
 
 @pytest.mark.parametrize("kind, rec, want", [
